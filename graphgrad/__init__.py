@@ -1,0 +1,33 @@
+"""graphgrad: neural-network optimisation on an explicit computational graph, on NumPy.
+
+>>> import graphgrad as gg
+>>> x = gg.tensor(2.0, requires_grad=True)
+>>> w = gg.tensor(3.0, requires_grad=True)
+>>> b = gg.tensor(1.0, requires_grad=True)
+>>> z = x * w + b
+>>> z.backward()
+>>> z.item(), x.grad.item(), w.grad.item(), b.grad.item()
+(7.0, 3.0, 2.0, 1.0)
+"""
+
+from . import _functions, autograd, creation
+from ._dtype import (
+    bool_ as bool,  # noqa: A001 - torch's name
+    double, dtype, float, float16, float32, float64, half, int, int8, int16, int32, int64,  # noqa: A001
+    long, short, uint8,
+)
+from ._functions import *  # noqa: F401,F403
+from ._grad_mode import is_grad_enabled
+from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .creation import *  # noqa: F401,F403
+from .tensor import Size, Tensor, cat, chunk, concat, concatenate, matmul, split, stack, where
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:  # noqa: A002
+    return input.numel()

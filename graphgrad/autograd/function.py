@@ -1,0 +1,106 @@
+"""User-defined differentiable operations, with torch's ``autograd.Function`` interface."""
+
+from __future__ import annotations
+
+from .. import _grad_mode
+from ..engine import Node
+from ..ops import Op
+from ..tensor import Tensor, _new, wrap
+
+
+class FunctionCtx:
+    """The ``ctx`` a Function's forward and backward share."""
+
+    def __init__(self, needs_input_grad: tuple) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        pass  # the single output of a graphgrad Function is always differentiable
+
+
+class _FunctionOp(Op):
+    """Adapts a Function to the engine's op interface: its backward sees and returns tensors."""
+
+    function: type  # the Function subclass this op runs
+
+    @classmethod
+    def forward(cls, *args):
+        *inputs, ctx = args
+        return cls.function.forward(ctx, *(wrap(a) if hasattr(a, "shape") else a for a in inputs))._data
+
+    @classmethod
+    def vjp(cls, ctx, g, *inputs):
+        (fctx,) = ctx.params
+        first_order = not isinstance(g, Tensor)
+        previous = _grad_mode.state.enabled
+        _grad_mode.state.enabled = not first_order
+        try:
+            grads = cls.function.backward(fctx, wrap(g) if first_order else g)
+        finally:
+            _grad_mode.state.enabled = previous
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(inputs):
+            raise RuntimeError(f"function {cls.function.__name__}Backward returned an incorrect "
+                               f"number of gradients (expected {len(inputs)}, got {len(grads)})")
+        if first_order:
+            return tuple(gr._data if isinstance(gr, Tensor) else gr for gr in grads)
+        return grads
+
+
+class _FunctionMeta(type):
+    def __init__(cls, name, bases, namespace):
+        super().__init__(name, bases, namespace)
+        cls._op = type(f"{name}Op", (_FunctionOp,), dict(
+            name=name, grad_fn_name=f"{name}Backward", function=cls))
+
+
+class Function(metaclass=_FunctionMeta):
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``, then
+    call ``apply``. ``backward`` returns one gradient (or None) per argument of ``forward``.
+
+    >>> import graphgrad as gg
+    >>> class Cube(gg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return grad * 3 * x ** 2
+    >>> x = gg.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward(); x.grad.item()
+    12.0
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args):
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = FunctionCtx(needs)
+        previous = _grad_mode.state.enabled
+        _grad_mode.state.enabled = False
+        try:
+            out = cls.forward(ctx, *args)
+        finally:
+            _grad_mode.state.enabled = previous
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
+        if not (previous and any(needs)):
+            return out
+        arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
+        versions = tuple(a._version if need else None for a, need in zip(args, needs))
+        result = _new(out._data, True)
+        result.grad_fn = Node(cls._op, args, arrays, (ctx,), out._data, needs, versions)
+        return result

@@ -1,0 +1,321 @@
+"""The backward engine: one iterative scheduler over the recorded graph.
+
+Every operation on tensors that require grad records a :class:`Node` (PyTorch's ``grad_fn``): the
+op, its inputs and what its vjp needs. ``run_backward`` counts, for each node reachable from the
+roots, how many consumers will send it gradient; a node whose count reaches zero goes on a ready
+queue, runs its vjp once on the summed gradient, and passes the results to its inputs. No
+recursion anywhere, so a chain of any length differentiates.
+
+The ready queue pops the most recently created node first (PyTorch's sequence_nr order), so
+gradients that meet at a node are summed in a fixed order and every run gives the same bits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+
+import numpy as _np
+
+from . import _grad_mode
+from .ops import numpy_ns
+
+_sequence = itertools.count()
+_ndarray = _np.ndarray
+_OWNED_REFCOUNT = 5
+
+
+_clock = [0]  # in-place modifications so far; a tensor's _version is the clock at its last one
+
+
+def mark_modified(tensor) -> None:
+    """Record that ``tensor``'s memory changed in place, so that a backward pass that saved it
+    fails loudly instead of computing a wrong gradient."""
+    _clock[0] += 1
+    tensor._version = _clock[0]
+    if tensor.grad_fn is not None:
+        tensor.grad_fn.stamp = -1  # the node's own output changed
+
+
+class Node:
+    """A recorded operation: what backward needs to send gradient to the op's inputs.
+
+    The node holds its inputs (tensors or constants) and their arrays, but never its output
+    tensor, so no reference cycle keeps a graph alive. ``stamp`` is the in-place clock at
+    creation: while the clock has not moved, nothing the node saved can have changed.
+    """
+
+    __slots__ = (
+        "op", "inputs", "arrays", "params", "out", "needs_input_grad", "seq", "stamp",
+        "pre_hooks", "retained", "freed", "__weakref__",
+    )
+    xp = numpy_ns  # first-order vjps compute on arrays
+
+    def __init__(self, op, inputs, arrays, params, out, needs_input_grad):
+        self.op = op
+        self.inputs = inputs
+        self.arrays = arrays
+        self.params = params
+        self.out = out
+        self.needs_input_grad = needs_input_grad
+        self.seq = next(_sequence)
+        self.stamp = _clock[0]
+        self.pre_hooks = None
+        self.retained = None
+        self.freed = False
+
+    def name(self) -> str:
+        return self.op.grad_fn_name
+
+    def __repr__(self) -> str:
+        return f"<{self.op.grad_fn_name} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes gradient flows to, as in torch: ``((node_or_None, 0), ...)``."""
+        return tuple(
+            (getattr(x, "grad_fn", None) if need else None, 0)
+            for x, need in zip(self.inputs, self.needs_input_grad)
+        )
+
+    def check_saved(self) -> None:
+        """Raise if what the vjp reads was freed by an earlier backward or changed in place."""
+        op = self.op
+        if self.freed and op.saves:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or directly access saved "
+                f"tensors after they have already been freed) at {op.grad_fn_name}. Saved "
+                f"intermediate values of the graph are freed when you call .backward() or "
+                f"autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                f"graph a second time or if you need to access saved tensors after calling backward."
+            )
+        if self.stamp == _clock[0] or not op.saves:
+            return
+        if self.stamp == -1:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: the output of {op.grad_fn_name} was changed after it was "
+                f"computed."
+            )
+        for i, x in enumerate(self.inputs):
+            if getattr(x, "_version", 0) > self.stamp:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by "
+                    f"an inplace operation: input {i} of {op.grad_fn_name} (shape "
+                    f"{tuple(x.shape)}) was changed after {op.grad_fn_name} saved it."
+                )
+
+
+class HigherOrderCtx:
+    """What a vjp sees under ``create_graph=True``: tensors instead of arrays, so that the
+    backward pass is itself recorded and can be differentiated again."""
+
+    __slots__ = ("node", "xp", "_out")
+
+    def __init__(self, node: Node, tensor_ns) -> None:
+        if not node.op.twice_differentiable:
+            raise RuntimeError(
+                f"{node.op.grad_fn_name}: create_graph=True is not supported through "
+                f"'{node.op.name}' (its gradient is not itself differentiable in graphgrad)"
+            )
+        self.node = node
+        self.xp = tensor_ns
+        self._out = None
+
+    @property
+    def params(self):
+        return self.node.params
+
+    @property
+    def needs_input_grad(self):
+        return self.node.needs_input_grad
+
+    @property
+    def out(self):
+        # Recomputed from the input tensors so that it is connected to them; only this mode pays.
+        if self._out is None:
+            self._out = self.xp.apply(self.node.op, self.node.inputs, self.node.params)
+        return self._out
+
+
+def run_backward(roots, root_grads, *, retain_graph, create_graph, tensor_ns, capture=None):
+    """Propagate ``root_grads`` from ``roots`` back through the graph.
+
+    With ``capture`` (a list of tensors) the gradients reaching those tensors are returned and no
+    leaf's ``.grad`` changes (``autograd.grad``); otherwise leaves accumulate into ``.grad``.
+    Gradients are arrays in first-order mode and tensors when ``create_graph`` is true.
+    """
+    previous = _grad_mode.state.enabled
+    _grad_mode.state.enabled = create_graph
+    try:
+        return _Pass(roots, root_grads, retain_graph, create_graph, tensor_ns, capture).run()
+    finally:
+        _grad_mode.state.enabled = previous
+
+
+class _Pass:
+    """One backward pass; only this object touches the dependency counts and gradient buffers."""
+
+    def __init__(self, roots, root_grads, retain_graph, create_graph, tensor_ns, capture):
+        self.retain_graph = retain_graph
+        self.create_graph = create_graph
+        self.ns = tensor_ns
+        self.buffers: dict[Node, object] = {}
+        self.leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]; identity, never ==
+        self.capture = capture
+        self.captured = None if capture is None else [None] * len(capture)
+        self.captured_nodes: dict[Node, list[int]] = {}
+        for i, t in enumerate(capture or ()):
+            if t.grad_fn is not None:
+                self.captured_nodes.setdefault(t.grad_fn, []).append(i)
+        self.deps = self._count_dependencies(roots, root_grads)
+
+    def _count_dependencies(self, roots, root_grads) -> dict:
+        deps: dict[Node, int] = {}
+        stack = []
+        for t, g in zip(roots, root_grads):
+            node = t.grad_fn
+            if node is None:
+                self._add_leaf(t, g)
+                continue
+            self._add(node, g)
+            if node not in deps:
+                deps[node] = 0
+                stack.append(node)
+        while stack:
+            node = stack.pop()
+            for x, need in zip(node.inputs, node.needs_input_grad):
+                if need and x.grad_fn is not None:
+                    child = x.grad_fn
+                    if child in deps:
+                        deps[child] += 1
+                    else:
+                        deps[child] = 1
+                        stack.append(child)
+        return deps
+
+    def _add(self, node: Node, g) -> None:
+        buffers = self.buffers
+        buffers[node] = buffers[node] + g if node in buffers else g
+
+    def _add_leaf(self, leaf, g) -> None:
+        entry = self.leaf_grads.get(id(leaf))
+        if entry is None:
+            self.leaf_grads[id(leaf)] = [leaf, g]
+        else:
+            entry[1] = entry[1] + g
+
+    def run(self):
+        deps, buffers, captured_nodes = self.deps, self.buffers, self.captured_nodes
+        create_graph, retain_graph = self.create_graph, self.retain_graph
+        ready = [(-node.seq, node) for node, count in deps.items() if count == 0]
+        heapq.heapify(ready)
+        pop, push = heapq.heappop, heapq.heappush
+        while ready:
+            node = pop(ready)[1]
+            g = buffers.pop(node, None)
+            if g is None:  # nothing reached this node: every path to it carried no gradient
+                grads = (None,) * len(node.inputs)
+            else:
+                if node.pre_hooks is not None or node.retained is not None or node in captured_nodes:
+                    g = self._observe(node, g)
+                if node.freed or node.stamp != _clock[0]:
+                    node.check_saved()
+                if create_graph:
+                    grads = node.op.vjp(HigherOrderCtx(node, self.ns), g, *node.inputs)
+                else:
+                    grads = node.op.vjp(node, g, *node.arrays)
+            for x, arr, need, gi in zip(node.inputs, node.arrays, node.needs_input_grad, grads):
+                if not need:
+                    continue
+                if gi is not None and (gi.shape != arr.shape or gi.dtype != arr.dtype):
+                    gi = self._fit(node, arr, gi)
+                child = x.grad_fn
+                if child is None:
+                    if gi is not None:
+                        self._add_leaf(x, gi)
+                    continue
+                if gi is not None:
+                    buffers[child] = buffers[child] + gi if child in buffers else gi
+                count = deps[child] - 1
+                deps[child] = count
+                if count == 0:
+                    push(ready, (-child.seq, child))
+            if not retain_graph:
+                node.freed = True  # what only backward needed goes, as torch frees saved tensors
+                node.out = None
+        return self._finish()
+
+    def _observe(self, node: Node, g):
+        """Hooks, retain_grad and autograd.grad's captures see a node's summed gradient."""
+        if node.pre_hooks is not None:
+            g = self._run_hooks(node.pre_hooks, g)
+        if node.retained is not None:
+            tensor = node.retained()
+            if tensor is not None:
+                self._accumulate(tensor, g)
+        for i in self.captured_nodes.get(node, ()):
+            self.captured[i] = g
+        return g
+
+    def _fit(self, node: Node, x, g):
+        """Sum a broadcast gradient back to the input's shape and give it the input's dtype."""
+        ns = self.ns if self.create_graph else numpy_ns
+        if tuple(g.shape) != x.shape:
+            g = ns.sum_to(g, x.shape)
+            if tuple(g.shape) != x.shape:
+                raise RuntimeError(
+                    f"{node.op.name}.vjp: gradient has shape {tuple(g.shape)}, input has "
+                    f"{tuple(x.shape)}"
+                )
+        dtype = g._data.dtype if self.create_graph else g.dtype
+        if dtype != x.dtype:
+            g = ns.cast(g, x.dtype)
+        return g
+
+    def _run_hooks(self, hooks, g):
+        """Tensor hooks see and may replace the gradient, as a tensor."""
+        as_tensor = g if self.create_graph else self.ns.wrap(g)
+        for hook in list(hooks.values()):
+            result = hook(as_tensor)
+            if result is not None:
+                as_tensor = result
+        return as_tensor if self.create_graph else as_tensor._data
+
+    def _finish(self):
+        for leaf, g in self.leaf_grads.values():
+            if leaf._hooks is not None:
+                g = self._run_hooks(leaf._hooks, g)
+            if self.capture is None:
+                self._accumulate(leaf, g)
+        if self.capture is None:
+            return None
+        for i, t in enumerate(self.capture):
+            if t.grad_fn is None and id(t) in self.leaf_grads:
+                self.captured[i] = self.leaf_grads[id(t)][1]
+        return self.captured
+
+    def _accumulate(self, tensor, g) -> None:
+        """Add g into tensor.grad: in place in first-order mode (as torch), out of place when the
+        gradient is itself part of a graph."""
+        if self.create_graph:
+            tensor.grad = g if tensor.grad is None else tensor.grad + g
+            return
+        if tensor.grad is None:
+            tensor.grad = self.ns.wrap(_owned(g))
+        else:
+            grad = tensor.grad
+            grad._data = grad._data + g
+
+
+def _owned(g):
+    """The gradient itself when nothing else can see it, else a copy: a vjp may hand the same
+    array to several inputs (``add`` does), and ``.grad`` must not alias another gradient."""
+    if type(g) is not _ndarray or not g.flags.owndata or not g.flags.writeable:
+        return _np.array(g)
+    # References: the caller's argument, this frame's ``g`` and getrefcount's own argument,
+    # plus the leaf_grads entry holding it. Any more means someone else shares it.
+    if sys.getrefcount(g) > _OWNED_REFCOUNT:
+        return g.copy()
+    return g

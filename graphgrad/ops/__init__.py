@@ -1,0 +1,56 @@
+"""Primitive operations.
+
+Each primitive is one class: a NumPy ``forward`` and its vector-Jacobian product ``vjp`` side by
+side. Everything else reads this one definition: the eager engine, the Graph executors, gradcheck,
+explain and the op test table.
+
+A ``vjp(ctx, grad, *inputs)`` returns one gradient per input (``None`` for "no gradient"), and may
+return it in the broadcast shape: the engine sums it back to the input's shape. It is written
+against ``ctx.xp``, a small namespace that is NumPy when the engine hands it arrays and graphgrad's
+own differentiable functions when it hands it tensors (``create_graph=True``). So one definition
+serves first and higher order, and the first-order path never builds tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OPS: dict[str, type[Op]] = {}
+
+
+class Op:
+    """Base of every primitive; subclasses are registered by name with :func:`register`."""
+
+    name: str = ""
+    grad_fn_name: str = ""
+    saves = True  # the vjp reads input or output values, not only their shapes
+    differentiable = True  # False for comparisons, argmax, ...: outputs never require grad
+    twice_differentiable = True  # False when the vjp is not written in ctx.xp terms
+
+    @staticmethod
+    def forward(*args) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def vjp(ctx, grad, *inputs):
+        raise NotImplementedError
+
+    @staticmethod
+    def error(*args) -> str | None:
+        """Explain why ``forward(*args)`` failed, in terms of the op's arguments (shapes)."""
+        return None
+
+
+def register(cls: type[Op]) -> type[Op]:
+    if cls.name in OPS:
+        raise ValueError(f"op {cls.name!r} is registered twice")
+    OPS[cls.name] = cls
+    return cls
+
+
+def shape_str(x) -> str:
+    shape = getattr(x, "shape", None)
+    return str(tuple(shape)) if shape is not None else repr(x)
+
+
+from . import elementwise, linalg, reduce, shape  # noqa: E402,F401  (registers the ops)

@@ -1,0 +1,234 @@
+"""Elementwise primitives. Gradient formulas follow PyTorch's (tools/autograd/derivatives.yaml),
+operation for operation, so that float32 results agree to the last bit wherever NumPy's kernels do.
+"""
+
+import numpy as np
+
+from . import Op, register, shape_str
+
+
+def _broadcast_error(*args) -> str:
+    shapes = [shape_str(a) for a in args if hasattr(a, "shape")]
+    return f"shapes {', '.join(shapes)} cannot be broadcast together"
+
+
+class _Binary(Op):
+    error = staticmethod(_broadcast_error)
+
+
+@register
+class Add(_Binary):
+    name, grad_fn_name, saves = "add", "AddBackward0", False
+    forward = staticmethod(np.add)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        return g, g
+
+
+@register
+class Sub(_Binary):
+    name, grad_fn_name, saves = "sub", "SubBackward0", False
+    forward = staticmethod(np.subtract)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+@register
+class Mul(_Binary):
+    name, grad_fn_name = "mul", "MulBackward0"
+    forward = staticmethod(np.multiply)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+@register
+class Div(_Binary):
+    name, grad_fn_name = "div", "DivBackward0"
+    forward = staticmethod(np.true_divide)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        return (g / b if need_a else None), (-g * ((a / b) / b) if need_b else None)
+
+
+@register
+class PowScalar(Op):
+    """``x ** exponent`` for a number ``exponent`` (PowBackward0 in torch)."""
+
+    name, grad_fn_name = "pow_scalar", "PowBackward0"
+    forward = staticmethod(np.power)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        (exponent,) = ctx.params
+        return (g * (exponent * x ** (exponent - 1)) if exponent != 0 else g * 0,)
+
+
+@register
+class Pow(_Binary):
+    """``a ** b`` with a tensor exponent."""
+
+    name, grad_fn_name = "pow", "PowBackward1"
+    forward = staticmethod(np.power)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        xp = ctx.xp
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_a:
+            ga = xp.where(b == 0, 0.0, g * (b * a ** (b - 1)))
+        if need_b:
+            gb = g * xp.where((a == 0) & (b >= 0), 0.0, ctx.out * xp.log(a))
+        return ga, gb
+
+
+@register
+class Maximum(_Binary):
+    name, grad_fn_name = "maximum", "MaximumBackward0"
+    forward = staticmethod(np.maximum)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        return _select_larger(ctx.xp, g, a, b)
+
+
+@register
+class Minimum(_Binary):
+    name, grad_fn_name = "minimum", "MinimumBackward0"
+    forward = staticmethod(np.minimum)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        return _select_larger(ctx.xp, g, b, a)
+
+
+def _select_larger(xp, g, winner, loser):
+    """Route ``g`` to the winning input; ties share it equally, as PyTorch does."""
+    shared = xp.where(winner == loser, g / 2, g)
+    return xp.where(winner < loser, 0.0, shared), xp.where(loser < winner, 0.0, shared)
+
+
+@register
+class Where(Op):
+    name, grad_fn_name = "where", "WhereBackward0"
+    forward = staticmethod(np.where)
+
+    @staticmethod
+    def vjp(ctx, g, cond, a, b):
+        xp = ctx.xp
+        _, need_a, need_b = ctx.needs_input_grad
+        return None, (xp.where(cond, g, 0.0) if need_a else None), (xp.where(cond, 0.0, g) if need_b else None)
+
+    @staticmethod
+    def error(cond, a, b):
+        return _broadcast_error(cond, a, b) + " (condition, input, other)"
+
+
+@register
+class Clamp(Op):
+    """``clamp(x, min, max)``; the bounds are numbers, arrays or None, never differentiated."""
+
+    name, grad_fn_name = "clamp", "ClampBackward1"
+
+    @staticmethod
+    def forward(x, lo, hi):
+        if lo is not None:
+            x = np.maximum(x, lo)
+        if hi is not None:
+            x = np.minimum(x, hi)
+        return x
+
+    @staticmethod
+    def vjp(ctx, g, x, lo, hi):
+        inside = True
+        if lo is not None:
+            inside = x >= lo
+        if hi is not None:
+            inside = (x <= hi) & inside if lo is not None else x <= hi
+        return ctx.xp.where(inside, g, 0.0), None, None
+
+
+@register
+class Remainder(_Binary):
+    """Python's modulo: the result takes the sign of the divisor, as in torch.remainder."""
+
+    name, grad_fn_name = "remainder", "RemainderBackward0"
+    forward = staticmethod(np.remainder)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        return (g if need_a else None), (-g * ((a - ctx.out) / b) if need_b else None)
+
+
+class _Unary(Op):
+    pass
+
+
+def _unary(name, grad_fn_name, forward, vjp, saves=True):
+    cls = type(name.title(), (_Unary,), dict(
+        name=name, grad_fn_name=grad_fn_name, saves=saves,
+        forward=staticmethod(forward), vjp=staticmethod(vjp),
+    ))
+    return register(cls)
+
+
+def _sigmoid(x):
+    # exp(-|x|) never overflows; both branches give 1 / (1 + e^-x).
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+_unary("neg", "NegBackward0", np.negative, lambda ctx, g, x: (-g,), saves=False)
+_unary("exp", "ExpBackward0", np.exp, lambda ctx, g, x: (g * ctx.out,))
+_unary("log", "LogBackward0", np.log, lambda ctx, g, x: (g / x,))
+_unary("log1p", "Log1PBackward0", np.log1p, lambda ctx, g, x: (g / (x + 1),))
+_unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (2 * ctx.out),))
+_unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out ** 3,))
+_unary("abs", "AbsBackward0", np.abs, lambda ctx, g, x: (g * ctx.xp.sign(x),))
+_unary("sign", "SignBackward0", np.sign, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("sin", "SinBackward0", np.sin, lambda ctx, g, x: (g * ctx.xp.cos(x),))
+_unary("cos", "CosBackward0", np.cos, lambda ctx, g, x: (g * -ctx.xp.sin(x),))
+_unary("tan", "TanBackward0", np.tan, lambda ctx, g, x: (g * (1 + ctx.out ** 2),))
+_unary("tanh", "TanhBackward0", np.tanh, lambda ctx, g, x: (g * (1 - ctx.out * ctx.out),))
+_unary("sigmoid", "SigmoidBackward0", _sigmoid, lambda ctx, g, x: (g * (1 - ctx.out) * ctx.out,))
+_unary("floor", "FloorBackward0", np.floor, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("ceil", "CeilBackward0", np.ceil, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("round", "RoundBackward0", np.round, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (ctx.xp.where(ctx.out <= 0, 0.0, g),))
+
+
+class _NoGrad(Op):
+    differentiable = False
+    saves = False
+    error = staticmethod(_broadcast_error)
+
+
+def _no_grad(name, forward):
+    return register(type(name.title(), (_NoGrad,), dict(name=name, forward=staticmethod(forward))))
+
+
+for _name, _fn in [
+    ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+    ("gt", np.greater), ("ge", np.greater_equal), ("logical_and", np.logical_and),
+    ("logical_or", np.logical_or), ("logical_xor", np.logical_xor),
+    ("logical_not", np.logical_not), ("isnan", np.isnan), ("isinf", np.isinf),
+    ("isfinite", np.isfinite), ("floor_divide", np.floor_divide),
+]:
+    _no_grad(_name, _fn)

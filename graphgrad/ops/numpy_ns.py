@@ -1,0 +1,52 @@
+"""The NumPy side of ``ctx.xp``: what a first-order vjp calls. The tensor side mirrors these names."""
+
+import numpy as np
+
+from . import OPS
+
+exp, log, sin, cos, sqrt, sign, abs, tanh = np.exp, np.log, np.sin, np.cos, np.sqrt, np.sign, np.abs, np.tanh
+where = np.where
+reshape = np.reshape
+broadcast_to = np.broadcast_to
+expand_dims = np.expand_dims
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors Tensor.sum
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def sum_to(x, shape: tuple):
+    """Sum a broadcast result back to ``shape`` (the inverse of broadcasting)."""
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
+    )
+    out = x.sum(axis=axes, keepdims=True) if axes else x
+    return out.reshape(shape)
+
+
+def permute(x, dims):
+    return np.transpose(x, dims)
+
+
+def matrix_transpose(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def cast(x, np_dtype):
+    return x.astype(np_dtype, copy=False)
+
+
+def index_add(shape, index, advanced, values):
+    """Zeros of ``shape`` with ``values`` added at ``index``; repeated indices accumulate."""
+    return OPS["index_add"].forward(values, shape, index, advanced)
+
+
+def scatter_add(shape, axis, index, values):
+    return OPS["scatter_add"].forward(values, shape, axis, index)
+
+
+def gather(x, axis, index):
+    return np.take_along_axis(x, index, axis=axis)

@@ -1,0 +1,207 @@
+"""Reductions and the fused, numerically stable softmax family.
+
+``axis`` is always None or a tuple of non-negative ints here; the tensor layer normalises torch's
+``dim`` (int, negative, tuple) before calling.
+"""
+
+import numpy as np
+
+from . import Op, register
+
+
+def _unreduce(xp, g, x_shape, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (as size 1) so that it broadcasts over x."""
+    if axis is not None and not keepdims:
+        g = xp.expand_dims(g, axis)
+    return g
+
+
+def _axis_error(x, axis, keepdims=None):
+    return f"axis {axis} is out of range for a tensor of shape {tuple(x.shape)}"
+
+
+@register
+class Sum(Op):
+    name, grad_fn_name, saves = "sum", "SumBackward1", False
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        axis, keepdims = ctx.params
+        return (ctx.xp.broadcast_to(_unreduce(ctx.xp, g, x.shape, axis, keepdims), x.shape),)
+
+
+@register
+class Amax(Op):
+    """Largest value over ``axis``; tied maxima share the gradient equally (as torch.amax)."""
+
+    name, grad_fn_name = "amax", "AmaxBackward0"
+    reduce = staticmethod(np.amax)
+    error = staticmethod(_axis_error)
+
+    @classmethod
+    def forward(cls, x, axis, keepdims):
+        if x.size == 0:
+            raise ValueError("zero-size")
+        return cls.reduce(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        xp = ctx.xp
+        axis, keepdims = ctx.params
+        g = _unreduce(xp, g, x.shape, axis, keepdims)
+        mask = x == _unreduce(xp, ctx.out, x.shape, axis, keepdims)
+        count = xp.sum(xp.cast(mask, x.dtype), axis, keepdims=True)
+        return ((g / count) * mask,)
+
+    @staticmethod
+    def error(x, axis, keepdims):
+        if x.size == 0:
+            return f"cannot reduce a tensor of shape {tuple(x.shape)} with no elements"
+        return _axis_error(x, axis)
+
+
+@register
+class Amin(Amax):
+    name, grad_fn_name = "amin", "AminBackward0"
+    reduce = staticmethod(np.amin)
+
+
+@register
+class Max(Amax):
+    """``x.max()`` over all elements: torch names its node MaxBackward1."""
+
+    name, grad_fn_name = "max", "MaxBackward1"
+
+
+@register
+class Min(Amin):
+    name, grad_fn_name = "min", "MinBackward1"
+
+
+@register
+class Prod(Op):
+    name, grad_fn_name = "prod", "ProdBackward1"
+    twice_differentiable = False  # the zero-safe product of the other elements is NumPy-only
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis):
+        return np.prod(x, axis=axis, keepdims=True)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        (axis,) = ctx.params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            others = np.where(x == 0, _product_of_others(x, axis), ctx.out / x)
+        return (g * others,)
+
+
+def _product_of_others(x, axis):
+    """For each element, the product of the other elements along ``axis``, without dividing."""
+    flat_axis = 0
+    moved = np.moveaxis(x, axis, tuple(range(len(axis)))).reshape((-1,) + _kept_shape(x, axis))
+    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=flat_axis)
+    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=flat_axis)[::-1]
+    others = (left * right).reshape(tuple(x.shape[a] for a in axis) + _kept_shape(x, axis))
+    return np.moveaxis(others, tuple(range(len(axis))), axis)
+
+
+def _kept_shape(x, axis):
+    return tuple(n for i, n in enumerate(x.shape) if i not in axis)
+
+
+@register
+class Logsumexp(Op):
+    """log(sum(exp(x))) without overflow: the maximum is taken out first, as torch does."""
+
+    name, grad_fn_name = "logsumexp", "LogsumexpBackward0"
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        m = _finite_max(x, axis)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        xp = ctx.xp
+        axis, keepdims = ctx.params
+        out = _unreduce(xp, ctx.out, x.shape, axis, keepdims)
+        return (_unreduce(xp, g, x.shape, axis, keepdims) * xp.exp(x - out),)
+
+
+def _finite_max(x, axis):
+    """The maximum along ``axis`` with infinities replaced by 0, so that x - max stays defined."""
+    if x.size == 0:
+        return np.zeros((), dtype=x.dtype)
+    m = np.amax(x, axis=axis, keepdims=True)
+    return np.where(np.isinf(m), 0, m).astype(x.dtype, copy=False)
+
+
+@register
+class Softmax(Op):
+    name, grad_fn_name = "softmax", "SoftmaxBackward0"
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis):
+        e = np.exp(x - np.amax(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        (axis,) = ctx.params
+        out = ctx.out
+        return (out * (g - ctx.xp.sum(g * out, axis, keepdims=True)),)
+
+
+@register
+class LogSoftmax(Op):
+    name, grad_fn_name = "log_softmax", "LogSoftmaxBackward0"
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis):
+        shifted = x - np.amax(x, axis=axis, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        (axis,) = ctx.params
+        xp = ctx.xp
+        return (g - xp.exp(ctx.out) * xp.sum(g, axis, keepdims=True),)
+
+
+class _Arg(Op):
+    differentiable, saves = False, False
+
+    @staticmethod
+    def error(x, axis, keepdims):
+        if x.size == 0:
+            return f"cannot take the arg-extremum of a tensor of shape {tuple(x.shape)} with no elements"
+        return _axis_error(x, axis)
+
+
+@register
+class Argmax(_Arg):
+    name = "argmax"
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Argmin(_Arg):
+    name = "argmin"
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.argmin(x, axis=axis, keepdims=keepdims)

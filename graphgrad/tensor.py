@@ -1,0 +1,1339 @@
+"""Tensor: a NumPy array, its gradient, and the node that made it.
+
+Methods hold no maths: each calls a primitive from ``ops`` through :func:`apply`, or is a
+composite of other methods, whose gradient then comes for free.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from . import _dtype, _grad_mode, engine
+from .engine import Node
+from .ops import OPS
+
+_ndarray = np.ndarray
+_grad_state = _grad_mode.state
+_FLOAT_KINDS = "f"
+
+
+def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
+    """Run primitive ``op`` forward on ``inputs`` (tensors or constants) and record a node when
+    gradient is needed. Errors name the op and the shapes, raised here rather than inside NumPy."""
+    arrays = []
+    needs = []
+    any_need = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x._data)
+            need = x._requires_grad
+            needs.append(need)
+            any_need = any_need or need
+        else:
+            arrays.append(x)
+            needs.append(False)
+    try:
+        out = op.forward(*arrays, *params)
+    except Exception as exc:  # NumPy's message names neither the op nor the shapes
+        raise _op_error(op, arrays, params, exc) from None
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    t = _new(out, False)
+    if any_need and _grad_state.enabled and op.differentiable:
+        t._requires_grad = True
+        t.grad_fn = Node(op, inputs, arrays, params, out, needs)
+    return t
+
+
+def _apply_with_number(op, a: Tensor, b) -> Tensor:
+    """``apply(op, (a, b))`` for a float tensor and a Python number: the hot path of scalar maths."""
+    arr = a._data
+    out = op.forward(arr, b)  # a number broadcasts against anything: nothing to check
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    t = _new(out, False)
+    if a._requires_grad and _grad_state.enabled:
+        t._requires_grad = True
+        t.grad_fn = Node(op, (a, b), (arr, b), (), out, _NEEDS_FIRST)
+    return t
+
+
+def _apply_unary(op, x: Tensor) -> Tensor:
+    """``apply(op, (x,))`` without the generic loop."""
+    arr = x._data
+    out = op.forward(arr)
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    t = _new(out, False)
+    if x._requires_grad and _grad_state.enabled and op.differentiable:
+        t._requires_grad = True
+        t.grad_fn = Node(op, (x,), (arr,), (), out, _NEEDS_FIRST[:1])
+    return t
+
+
+_NEEDS_FIRST = (True, False)
+
+
+def _op_error(op, arrays, params, exc) -> Exception:
+    try:
+        detail = op.error(*arrays, *params)
+    except Exception:  # a failing explanation must not hide the real error
+        detail = None
+    if detail is None:
+        shapes = ", ".join(str(tuple(a.shape)) for a in arrays if hasattr(a, "shape"))
+        detail = f"{exc} (input shapes {shapes})"
+    kind = IndexError if isinstance(exc, IndexError) else RuntimeError
+    return kind(f"{op.name}: {detail}")
+
+
+def _new(array, requires_grad: bool) -> Tensor:
+    t = object.__new__(Tensor)
+    t._data = array
+    t._requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = None
+    t._version = 0
+    t._hooks = None
+    return t
+
+
+def wrap(array) -> Tensor:
+    """A tensor that does not require grad around ``array`` (no copy)."""
+    return _new(array if type(array) is _ndarray else np.asarray(array), False)
+
+
+_OPS = OPS  # module-level name lookup is the fastest in method bodies
+_add, _sub, _mul, _div, _pow = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["pow"]
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+class Tensor:
+    """A multi-dimensional array that can record operations for automatic differentiation.
+
+    >>> import graphgrad as gg
+    >>> x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "_hooks",
+                 "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: array + tensor is a tensor
+    __array_priority__ = 1000
+
+    def __init__(self, data=None, *, requires_grad: bool = False) -> None:
+        from .creation import _to_array  # creation builds on Tensor; import at call time
+
+        array = np.zeros(0, dtype=_dtype.DEFAULT_FLOAT) if data is None else _to_array(data)
+        self._data = array
+        self._requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._version = 0
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def data(self) -> Tensor:
+        """The same storage as a tensor that is not part of any graph."""
+        return _new(self._data, False)
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    @property
+    def dtype(self) -> _dtype.dtype:
+        return _dtype.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - torch's name
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return self.transpose(-2, -1)
+
+    @property
+    def is_floating_point_dtype(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and self.grad_fn.retained is not None
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_dim(dim, self.ndim, "size")]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"item: a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def detach(self) -> Tensor:
+        t = _new(self._data, False)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def clone(self) -> Tensor:
+        return apply(_OPS["cast"], (self,), (self._data.dtype,))
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if requires_grad and self._data.dtype.kind not in _FLOAT_KINDS:
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients "
+                f"(this one is {self.dtype})"
+            )
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on.
+
+        >>> import graphgrad as gg
+        >>> w = gg.tensor(3.0, requires_grad=True)
+        >>> (w * 2.0 + 1.0).backward()
+        >>> w.grad.item()
+        2.0
+        """
+        from .autograd import backward  # the engine entry point lives one layer up
+
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            if self.grad_fn.pre_hooks is None:
+                self.grad_fn.pre_hooks = {}
+            return RemovableHandle(self.grad_fn.pre_hooks, hook)
+        if self._hooks is None:
+            self._hooks = {}
+        return RemovableHandle(self._hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is not None:
+            self.grad_fn.retained = weakref.ref(self)
+
+    # ------------------------------------------------------------------ conversion
+    def to(self, *args, **kwargs) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(other)``; ``copy=True`` always copies.
+
+        >>> import graphgrad as gg
+        >>> gg.tensor([1, 2]).to(gg.float64).dtype
+        graphgrad.float64
+        """
+        dtype = kwargs.pop("dtype", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        device = kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, str):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device) != "cpu":
+            raise RuntimeError(f"to: graphgrad runs on the CPU only; device {device!r} is not available")
+        if dtype is None:
+            return self.clone() if copy else self
+        target = _dtype.to_numpy_dtype(dtype)
+        if target == self._data.dtype and not copy:
+            return self
+        return apply(_OPS["cast"], (self,), (target,))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"graphgrad.{self.dtype.name.title()}Tensor"
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(_dtype.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtype.float64)
+
+    def half(self) -> Tensor:
+        return self.to(_dtype.float16)
+
+    def long(self) -> Tensor:
+        return self.to(_dtype.int64)
+
+    def int(self) -> Tensor:
+        return self.to(_dtype.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(_dtype.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def __float__(self) -> float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        return builtins.int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return builtins.int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
+        return builtins.bool(self._data.reshape(()))
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    __hash__ = object.__hash__  # identity, like torch; __eq__ is elementwise
+
+    def __repr__(self) -> str:
+        from .creation import _format_tensor
+
+        return _format_tensor(self)
+
+    # ------------------------------------------------------------------ arithmetic
+    def add(self, other, *, alpha=1) -> Tensor:
+        return _binary(_add, self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1) -> Tensor:
+        return _binary(_sub, self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other) -> Tensor:
+        return _binary(_mul, self, other)
+
+    def div(self, other, *, rounding_mode=None) -> Tensor:
+        if rounding_mode is None:
+            return _binary(_div, self, other, float_only=True)
+        if rounding_mode == "floor":
+            return _binary(_OPS["floor_divide"], self, other)
+        if rounding_mode == "trunc":
+            quotient = _binary(_div, self, other, float_only=True)
+            result = quotient.sign() * quotient.abs().floor()
+            return result.to(_binary_dtype(self, other))
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', not {rounding_mode!r}")
+
+    true_divide = divide = div
+    multiply, subtract = mul, sub
+
+    def pow(self, exponent) -> Tensor:
+        if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool):
+            base = self
+            if self._data.dtype.kind != "f" and (isinstance(exponent, builtins.float)):
+                base = self.to(_dtype.float32)
+            return apply(_OPS["pow_scalar"], (base,), (exponent,))
+        return _binary(_OPS["pow"], self, exponent)
+
+    def __add__(self, other):
+        return _binary(_add, self, other)
+
+    def __radd__(self, other):
+        return _binary(_add, other, self)
+
+    def __sub__(self, other):
+        return _binary(_sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(_sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(_mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(_mul, other, self)
+
+    def __truediv__(self, other):
+        return _binary(_div, self, other, float_only=True)
+
+    def __rtruediv__(self, other):
+        return _binary(_div, other, self, float_only=True)
+
+    def __floordiv__(self, other):
+        return _binary(_OPS["floor_divide"], self, other)
+
+    def __rfloordiv__(self, other):
+        return _binary(_OPS["floor_divide"], other, self)
+
+    def __mod__(self, other):
+        return _binary(_OPS["remainder"], self, other)
+
+    def __rmod__(self, other):
+        return _binary(_OPS["remainder"], other, self)
+
+    def __pow__(self, exponent):
+        return self.pow(exponent)
+
+    def __rpow__(self, base):
+        return _binary(_OPS["pow"], base, self)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(_as_tensor_like(other, self), self)
+
+    def __neg__(self):
+        return _apply_unary(_OPS["neg"], self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def neg(self) -> Tensor:
+        return apply(_OPS["neg"], (self,))
+
+    negative = neg
+
+    def remainder(self, other) -> Tensor:
+        return _binary(_OPS["remainder"], self, other)
+
+    def floor_divide(self, other) -> Tensor:
+        return _binary(_OPS["floor_divide"], self, other)
+
+    def maximum(self, other) -> Tensor:
+        return _binary(_OPS["maximum"], self, other)
+
+    def minimum(self, other) -> Tensor:
+        return _binary(_OPS["minimum"], self, other)
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def reciprocal(self) -> Tensor:
+        return 1 / self
+
+    def matmul(self, other) -> Tensor:
+        return matmul(self, other)
+
+    def mm(self, other) -> Tensor:
+        if self.ndim != 2 or _ndim(other) != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(self.shape)} and "
+                               f"{tuple(other.shape)}")
+        return matmul(self, other)
+
+    def bmm(self, other) -> Tensor:
+        if self.ndim != 3 or _ndim(other) != 3:
+            raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(self.shape)} and "
+                               f"{tuple(other.shape)}")
+        return matmul(self, other)
+
+    def dot(self, other) -> Tensor:
+        if self.ndim != 1 or _ndim(other) != 1:
+            raise RuntimeError(f"dot: expected 1-D tensors, got shapes {tuple(self.shape)} and "
+                               f"{tuple(other.shape)}")
+        return matmul(self, other)
+
+    # ------------------------------------------------------------------ comparisons and logic
+    def __eq__(self, other):  # type: ignore[override]
+        return _binary(_OPS["eq"], self, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return _binary(_OPS["ne"], self, other)
+
+    def __lt__(self, other):
+        return _binary(_OPS["lt"], self, other)
+
+    def __le__(self, other):
+        return _binary(_OPS["le"], self, other)
+
+    def __gt__(self, other):
+        return _binary(_OPS["gt"], self, other)
+
+    def __ge__(self, other):
+        return _binary(_OPS["ge"], self, other)
+
+    def __and__(self, other):
+        return _binary(_OPS["logical_and"], self, other) if self.dtype is _dtype.bool_ \
+            else _bitwise(np.bitwise_and, self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return _binary(_OPS["logical_or"], self, other) if self.dtype is _dtype.bool_ \
+            else _bitwise(np.bitwise_or, self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return _binary(_OPS["logical_xor"], self, other) if self.dtype is _dtype.bool_ \
+            else _bitwise(np.bitwise_xor, self, other)
+
+    __rxor__ = __xor__
+
+    def __invert__(self):
+        if self.dtype is _dtype.bool_:
+            return apply(_OPS["logical_not"], (self,))
+        return wrap(np.invert(self._data))
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def equal(self, other) -> bool:
+        return self.shape == other.shape and builtins.bool((self == other).all())
+
+    def logical_and(self, other):
+        return _binary(_OPS["logical_and"], self, other)
+
+    def logical_or(self, other):
+        return _binary(_OPS["logical_or"], self, other)
+
+    def logical_xor(self, other):
+        return _binary(_OPS["logical_xor"], self, other)
+
+    def logical_not(self):
+        return apply(_OPS["logical_not"], (self,))
+
+    def isnan(self):
+        return apply(_OPS["isnan"], (self,))
+
+    def isinf(self):
+        return apply(_OPS["isinf"], (self,))
+
+    def isfinite(self):
+        return apply(_OPS["isfinite"], (self,))
+
+    def all(self, dim=None, keepdim: bool = False) -> Tensor:
+        return wrap(np.all(self._data, axis=_axes(dim, self.ndim, "all"), keepdims=keepdim))
+
+    def any(self, dim=None, keepdim: bool = False) -> Tensor:
+        return wrap(np.any(self._data, axis=_axes(dim, self.ndim, "any"), keepdims=keepdim))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return builtins.bool(np.allclose(self._data, _array_of(other), rtol, atol, equal_nan))
+
+    # ------------------------------------------------------------------ elementwise maths
+    def exp(self) -> Tensor:
+        """Elementwise e**x.
+
+        >>> import graphgrad as gg
+        >>> gg.tensor([0.0]).exp().tolist()
+        [1.0]
+        """
+        return _float_unary("exp", self)
+
+    def log(self) -> Tensor:
+        return _float_unary("log", self)
+
+    def log1p(self) -> Tensor:
+        return _float_unary("log1p", self)
+
+    def sqrt(self) -> Tensor:
+        return _float_unary("sqrt", self)
+
+    def rsqrt(self) -> Tensor:
+        return _float_unary("rsqrt", self)
+
+    def sin(self) -> Tensor:
+        return _float_unary("sin", self)
+
+    def cos(self) -> Tensor:
+        return _float_unary("cos", self)
+
+    def tan(self) -> Tensor:
+        return _float_unary("tan", self)
+
+    def tanh(self) -> Tensor:
+        return _float_unary("tanh", self)
+
+    def sigmoid(self) -> Tensor:
+        return _float_unary("sigmoid", self)
+
+    def relu(self) -> Tensor:
+        return _apply_unary(_OPS["relu"], self)
+
+    def abs(self) -> Tensor:
+        return _apply_unary(_OPS["abs"], self)
+
+    absolute = abs
+
+    def sign(self) -> Tensor:
+        return _apply_unary(_OPS["sign"], self)
+
+    def floor(self) -> Tensor:
+        return _apply_unary(_OPS["floor"], self)
+
+    def ceil(self) -> Tensor:
+        return _apply_unary(_OPS["ceil"], self)
+
+    def round(self) -> Tensor:
+        return _apply_unary(_OPS["round"], self)
+
+    def clamp(self, min=None, max=None) -> Tensor:  # noqa: A002 - torch's argument names
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        lo, hi = _bound(min, self), _bound(max, self)
+        x = self
+        if any(isinstance(b, (builtins.float, np.floating)) for b in (lo, hi)) and x.dtype.is_floating_point is False:
+            x = x.to(_dtype.float32)
+        return apply(_OPS["clamp"], (x, lo, hi))
+
+    clip = clamp
+
+    def clamp_min(self, min) -> Tensor:  # noqa: A002
+        return self.clamp(min=min)
+
+    def clamp_max(self, max) -> Tensor:  # noqa: A002
+        return self.clamp(max=max)
+
+    def where(self, condition, other) -> Tensor:
+        return where(condition, self, other)
+
+    def lerp(self, end, weight) -> Tensor:
+        return self + weight * (end - self)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape) -> Tensor:
+        return _reshape("reshape", self, _infer_shape(_shape_arg(shape), self._data.size, "reshape"))
+
+    def view(self, *shape) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], (builtins.int, tuple, list, Size)):
+            return self.to(shape[0])
+        return _reshape("view", self, _infer_shape(_shape_arg(shape), self._data.size, "view"))
+
+    def view_as(self, other) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other) -> Tensor:
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return _reshape("flatten", self, (1,))
+        start = _dim(start_dim, self.ndim, "flatten")
+        end = _dim(end_dim, self.ndim, "flatten")
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = self._data.shape
+        new = shape[:start] + (builtins.int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+        return _reshape("flatten", self, new)
+
+    def unflatten(self, dim: int, sizes) -> Tensor:
+        d = _dim(dim, self.ndim, "unflatten")
+        shape = self._data.shape
+        sizes = _infer_shape(tuple(sizes), shape[d], "unflatten")
+        return _reshape("view", self, shape[:d] + sizes + shape[d + 1:])
+
+    def squeeze(self, dim=None) -> Tensor:
+        shape = self._data.shape
+        if dim is None:
+            new = tuple(n for n in shape if n != 1)
+        else:
+            dims = _axes(dim, self.ndim, "squeeze") or ()
+            new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
+        return _reshape("squeeze", self, new)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = _dim(dim, self.ndim + 1, "unsqueeze")
+        shape = self._data.shape
+        return _reshape("unsqueeze", self, shape[:d] + (1,) + shape[d:])
+
+    def permute(self, *dims) -> Tensor:
+        dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: dims {dims} are not a permutation of the {self.ndim} "
+                               f"dimensions of a tensor of shape {tuple(self.shape)}")
+        return apply(_OPS["permute"], (self,), (dims,))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        n = self.ndim
+        d0, d1 = _dim(dim0, n, "transpose"), _dim(dim1, n, "transpose")
+        dims = list(range(n))
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+        return apply(_OPS["transpose"], (self,), (tuple(dims),))
+
+    swapaxes = swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return apply(_OPS["t"], (self,), (tuple(reversed(range(self.ndim))),))
+
+    def expand(self, *sizes) -> Tensor:
+        sizes = _shape_arg(sizes)
+        shape = self._data.shape
+        lead = len(sizes) - len(shape)
+        if lead < 0:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                               f"greater or equal to the number of dimensions in the tensor "
+                               f"({len(shape)})")
+        target = tuple(shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+        return apply(_OPS["expand"], (self,), (target,))
+
+    def expand_as(self, other) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape) -> Tensor:
+        return self.expand(shape)
+
+    def repeat(self, *sizes) -> Tensor:
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
+                               f"than number of dimensions of tensor ({self.ndim})")
+        return apply(_OPS["repeat"], (self,), (tuple(sizes),))
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple:
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        return chunk(self, chunks, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        d = _dim(dim, self.ndim, "narrow")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def gather(self, dim: int, index) -> Tensor:
+        d = _dim(dim, self.ndim, "gather")
+        idx = _index_array(index)
+        if idx.ndim != self.ndim:
+            raise RuntimeError(f"gather: index has {idx.ndim} dimensions but input has {self.ndim}")
+        return apply(_OPS["gather"], (self,), (d, idx))
+
+    def __getitem__(self, index) -> Tensor:
+        index, advanced = _normalize_index(index)
+        return apply(_OPS["getitem"], (self,), (index, advanced))
+
+    def __setitem__(self, index, value) -> None:
+        index, _ = _normalize_index(index)
+        self._check_inplace("__setitem__")
+        try:
+            self._data[index] = _array_of(value)
+        except (ValueError, IndexError) as exc:
+            raise RuntimeError(f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})") from None
+        engine.mark_modified(self)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind in "biu" and dtype is None:
+            x = x.to(_dtype.int64)
+        return apply(_OPS["sum"], (x,), (_axes(dim, self.ndim, "sum"), keepdim))
+
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {self.dtype.name.title()}"
+            )
+        axes = _axes(dim, self.ndim, "mean")
+        return x.sum(dim, keepdim) / _count(self._data.shape, axes)
+
+    def nansum(self, dim=None, keepdim: bool = False) -> Tensor:
+        return where(self.isnan(), 0.0, self).sum(dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+        axes = _axes(dim, self.ndim, "var")
+        correction = _correction(unbiased, correction)
+        centered = self - self.mean(dim, keepdim=True)
+        n = _count(self._data.shape, axes)
+        return (centered * centered).sum(dim, keepdim) / builtins.max(0, n - correction)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def prod(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind in "biu" and dtype is None:
+            x = x.to(_dtype.int64)
+        axes = _axes(dim, self.ndim, "prod")
+        kept = apply(_OPS["prod"], (x,), (tuple(range(self.ndim)) if axes is None else axes,))
+        if keepdim:
+            return kept
+        return _reshape("view", kept, _reduced_shape(self._data.shape, axes))
+
+    def max(self, dim=None, keepdim: bool = False):
+        """``max()``: the largest element; ``max(dim)``: (values, indices); ``max(other)``."""
+        return _extremum(self, dim, keepdim, "max", np.argmax)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _extremum(self, dim, keepdim, "min", np.argmin)
+
+    def amax(self, dim=(), keepdim: bool = False) -> Tensor:
+        return apply(_OPS["amax"], (self,), (_axes(dim, self.ndim, "amax"), keepdim))
+
+    def amin(self, dim=(), keepdim: bool = False) -> Tensor:
+        return apply(_OPS["amin"], (self,), (_axes(dim, self.ndim, "amin"), keepdim))
+
+    def argmax(self, dim=None, keepdim: bool = False) -> Tensor:
+        return _arg("argmax", self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False) -> Tensor:
+        return _arg("argmin", self, dim, keepdim)
+
+    def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
+        x = self if self._data.dtype.kind == "f" else self.to(_dtype.float32)
+        return apply(_OPS["logsumexp"], (x,), (_axes(dim, self.ndim, "logsumexp"), keepdim))
+
+    def softmax(self, dim: int, dtype=None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        return apply(_OPS["softmax"], (x,), (_dim(dim, self.ndim, "softmax"),))
+
+    def log_softmax(self, dim: int, dtype=None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        return apply(_OPS["log_softmax"], (x,), (_dim(dim, self.ndim, "log_softmax"),))
+
+    def norm(self, p=2, dim=None, keepdim: bool = False) -> Tensor:
+        if p == "fro" or p == 2:
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == builtins.float("inf"):
+            return self.abs().amax(() if dim is None else dim, keepdim)
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    # ------------------------------------------------------------------ in place
+    def _check_inplace(self, name: str) -> None:
+        if self._requires_grad and _grad_state.enabled:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                    f"operation. Wrap the update in `with graphgrad.no_grad():`."
+                )
+            raise RuntimeError(
+                f"{name}: in-place operations on tensors that are part of a graph are not "
+                f"supported by graphgrad; use the out-of-place form."
+            )
+        if self._data.flags.writeable is False:
+            raise RuntimeError(f"{name}: this tensor's memory is read-only (it is a broadcast "
+                               f"view); clone() it first")
+
+    def _inplace(self, name: str, array) -> Tensor:
+        self._check_inplace(name)
+        try:
+            np.copyto(self._data, array, casting="same_kind")
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"{name}: {exc} (tensor of shape {tuple(self.shape)}, dtype "
+                               f"{self.dtype})") from None
+        engine.mark_modified(self)
+        return self
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace("add_", self._data + _array_of(other) * alpha if alpha != 1
+                             else self._data + _array_of(other))
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace("sub_", self._data - _array_of(other) * alpha if alpha != 1
+                             else self._data - _array_of(other))
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace("mul_", self._data * _array_of(other))
+
+    def div_(self, other) -> Tensor:
+        return self._inplace("div_", self._data / _array_of(other))
+
+    def pow_(self, exponent) -> Tensor:
+        return self._inplace("pow_", self._data ** _array_of(exponent))
+
+    def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
+        return self._inplace("addcmul_", self._data + value * (_array_of(tensor1) * _array_of(tensor2)))
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
+        return self._inplace("addcdiv_", self._data + value * (_array_of(tensor1) / _array_of(tensor2)))
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_", np.clip(self._data, min, max))
+
+    def zero_(self) -> Tensor:
+        return self._inplace("zero_", 0)
+
+    def fill_(self, value) -> Tensor:
+        return self._inplace("fill_", _array_of(value))
+
+    def copy_(self, src) -> Tensor:
+        return self._inplace("copy_", _array_of(src))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+        from .creation import _rng
+
+        return self._inplace("uniform_", _rng(generator).uniform(a, b, self._data.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        from .creation import _rng
+
+        return self._inplace("normal_", _rng(generator).normal(mean, std, self._data.shape))
+
+    def __iadd__(self, other):
+        return self.add_(other) if not self._in_graph() else self + other
+
+    def __isub__(self, other):
+        return self.sub_(other) if not self._in_graph() else self - other
+
+    def __imul__(self, other):
+        return self.mul_(other) if not self._in_graph() else self * other
+
+    def __itruediv__(self, other):
+        return self.div_(other) if not self._in_graph() else self / other
+
+    def _in_graph(self) -> bool:
+        """A non-leaf tensor under grad mode: ``x += y`` then rebinds x to a new node."""
+        return self.grad_fn is not None and _grad_state.enabled
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints that prints like torch's."""
+
+    def __repr__(self) -> str:
+        return f"graphgrad.Size({list(self)})"
+
+    def numel(self) -> int:
+        return builtins.int(np.prod(self))
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook) -> None:
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _array_of(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _ndim(x) -> int:
+    return x.ndim if hasattr(x, "ndim") else 0
+
+
+def _binary_dtype(a, b) -> np.dtype:
+    dims, zero, scalars = [], [], []
+    for x in (a, b):
+        if isinstance(x, Tensor):
+            (dims if x._data.ndim else zero).append(x._data.dtype)
+        else:
+            scalars.append(x)
+    return _dtype.result_type((dims, zero), scalars)
+
+
+_PY_NUMBERS = (builtins.int, builtins.float, builtins.bool)
+_FAST_NUMBERS = (builtins.int, builtins.float)
+
+
+def _binary(op, a, b, float_only: bool = False):
+    """Apply a binary op with torch's promotion: tensors, NumPy arrays and Python numbers mix."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        da, db = a._data.dtype, b._data.dtype
+        if da is not db or (float_only and da.kind != "f"):
+            target = _binary_dtype(a, b)
+            if float_only and target.kind != "f":
+                target = _dtype.DEFAULT_FLOAT
+            a, b = _cast(a, target), _cast(b, target)
+        return apply(op, (a, b))
+    if b.__class__ in _FAST_NUMBERS and a._data.dtype.kind == "f" and op is not _pow:
+        return _apply_with_number(op, a, b)
+    return _binary_mixed(op, a, b, float_only)
+
+
+def _binary_mixed(op, a, b, float_only):
+    tensor = a if isinstance(a, Tensor) else b
+    other = b if tensor is a else a
+    if isinstance(other, _PY_NUMBERS) or isinstance(other, np.generic):
+        other = other.item() if isinstance(other, np.generic) else other
+        kind = tensor._data.dtype.kind
+        cat = _dtype.scalar_category(other)
+        if cat > _dtype.category(tensor._data.dtype) or (float_only and kind != "f"):
+            tensor = _cast(tensor, _dtype.default_dtype_for_category(builtins.max(cat, 2 if float_only else cat)))
+        if op is _pow:  # keep the number's precision out of NumPy's float64 scalars
+            other = np.asarray(other, dtype=tensor._data.dtype)
+    elif isinstance(other, (np.ndarray, list, tuple)):
+        return _binary(op, a if a is tensor else _as_tensor_like(a, tensor),
+                       b if b is tensor else _as_tensor_like(b, tensor), float_only)
+    else:
+        return NotImplemented
+    return apply(op, (tensor, other) if tensor is a else (other, tensor))
+
+
+def _as_tensor_like(x, like) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    array = np.asarray(x)
+    if array.dtype == np.float64 and not isinstance(x, np.ndarray):
+        array = array.astype(_dtype.DEFAULT_FLOAT)  # a Python list of floats is float32, as torch
+    _dtype.from_numpy_dtype(array.dtype)
+    return wrap(array)
+
+
+def _cast(t: Tensor, target: np.dtype) -> Tensor:
+    if t._data.dtype == target:
+        return t
+    return apply(_OPS["cast"], (t,), (target,))
+
+
+def _bitwise(fn, a, b):
+    return wrap(fn(_array_of(a), _array_of(b)))
+
+
+def _float_unary(name: str, x: Tensor) -> Tensor:
+    if x._data.dtype.kind != "f":
+        x = _cast(x, _dtype.DEFAULT_FLOAT)
+    return _apply_unary(_OPS[name], x)
+
+
+def _bound(b, x):
+    if b is None or isinstance(b, (builtins.int, builtins.float)):
+        return b
+    return _array_of(b).astype(x._data.dtype, copy=False) if hasattr(_array_of(b), "astype") else b
+
+
+def _dim(dim, ndim: int, op: str) -> int:
+    """Normalise a possibly negative dim, with torch's error for one out of range."""
+    n = builtins.max(ndim, 1)
+    if not isinstance(dim, (builtins.int, np.integer)) or isinstance(dim, builtins.bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return builtins.int(dim) % n if ndim else 0
+
+
+def _axes(dim, ndim: int, op: str):
+    """torch's ``dim`` argument (None, int, negative, tuple; () means all) as NumPy's ``axis``."""
+    if dim is None:
+        return None
+    if isinstance(dim, (builtins.int, np.integer)):
+        return (_dim(dim, ndim, op),) if ndim else None
+    dims = tuple(_dim(d, ndim, op) for d in dim)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
+    return dims if dims and ndim else None
+
+
+def _count(shape: tuple, axes) -> int:
+    if axes is None:
+        return builtins.int(np.prod(shape, dtype=np.int64))
+    return builtins.int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def _reduced_shape(shape: tuple, axes) -> tuple:
+    if axes is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _correction(unbiased, correction) -> int:
+    if unbiased is not None and correction is not None:
+        raise RuntimeError("var/std: pass either unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def _shape_arg(args) -> tuple:
+    if len(args) == 1 and isinstance(args[0], (tuple, list, Size)):
+        args = tuple(args[0])
+    return tuple(builtins.int(n) for n in args)
+
+
+def _infer_shape(shape: tuple, size: int, op: str) -> tuple:
+    if -1 not in shape:
+        return shape
+    if shape.count(-1) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {shape}")
+    known = builtins.int(np.prod([n for n in shape if n != -1]))
+    if known == 0 or size % known:
+        raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {size}")
+    return tuple(size // known if n == -1 else n for n in shape)
+
+
+def _reshape(name: str, x: Tensor, shape: tuple) -> Tensor:
+    return apply(_OPS[name], (x,), (shape,))
+
+
+def _extremum(x: Tensor, dim, keepdim: bool, name: str, arg_fn):
+    if isinstance(dim, Tensor):
+        return x.maximum(dim) if name == "max" else x.minimum(dim)
+    if dim is None:
+        return apply(_OPS[name], (x,), (None, False))
+    axis = _dim(dim, x.ndim, name)
+    if x._data.size == 0:
+        raise IndexError(f"{name}: cannot reduce over dim {dim} of a tensor of shape "
+                         f"{tuple(x.shape)} with no elements")
+    if x.ndim == 0:
+        return ValuesIndices(x.clone(), wrap(np.zeros((), dtype=np.int64)))
+    indices = np.expand_dims(arg_fn(x._data, axis=axis), axis)
+    values = apply(_OPS["gather"], (x,), (axis, indices))
+    if not keepdim:
+        values = _reshape("squeeze", values, _reduced_shape(x._data.shape, (axis,)))
+        indices = np.squeeze(indices, axis)
+    return ValuesIndices(values, wrap(indices))
+
+
+def _arg(name: str, x: Tensor, dim, keepdim: bool) -> Tensor:
+    if dim is None:
+        flat = x.reshape(-1)
+        return apply(_OPS[name], (flat,), (0, False)).reshape((1,) * x.ndim if keepdim else ())
+    return apply(_OPS[name], (x,), (_dim(dim, x.ndim, name), keepdim))
+
+
+def _index_array(index) -> np.ndarray:
+    arr = np.asarray(_array_of(index))
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"index tensors must have an integer dtype, not {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _normalize_index(index):
+    """Turn tensors and lists in an index into NumPy arrays; say if it is advanced indexing."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out, advanced = [], False
+    for p in parts:
+        if isinstance(p, Tensor):
+            p = p._data
+        elif isinstance(p, list):
+            p = np.asarray(p)
+        if isinstance(p, np.ndarray):
+            if p.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be long, int or bool, not {p.dtype}")
+            if p.ndim == 0 and p.dtype.kind in "iu":
+                p = builtins.int(p)
+            else:
+                advanced = True
+        elif not isinstance(p, (builtins.int, np.integer, slice, type(None), type(Ellipsis))):
+            raise IndexError(f"index {p!r} is not supported: use ints, slices, None, Ellipsis, "
+                             f"integer or boolean tensors")
+        out.append(p)
+    return (tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]), advanced
+
+
+# ---------------------------------------------------------------------- functions on tensors
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with torch's rules for 1-D operands (dot, matrix-vector, vector-matrix).
+
+    >>> import graphgrad as gg
+    >>> (gg.ones(2, 3) @ gg.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    a = a if isinstance(a, Tensor) else _as_tensor_like(a, b)
+    b = b if isinstance(b, Tensor) else _as_tensor_like(b, a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if a._data.dtype is not b._data.dtype:
+        if a._data.dtype != b._data.dtype:
+            raise RuntimeError(f"matmul: expected both tensors to have the same dtype, got "
+                               f"{a.dtype} and {b.dtype}")
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    if a2._data.shape[-1] != b2._data.shape[-2]:
+        raise RuntimeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions differ "
+                           f"({a2._data.shape[-1]} != {b2._data.shape[-2]})")
+    out = apply(_OPS["matmul"], (a2, b2))
+    if a.ndim == 1:
+        out = out.squeeze(-2)
+    if b.ndim == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names
+    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+    cond = _array_of(condition)
+    cond = np.asarray(cond, dtype=bool) if not (hasattr(cond, "dtype") and cond.dtype == bool) else cond
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = _as_tensor_like(input, None)
+    if isinstance(input, Tensor) and isinstance(other, Tensor):
+        target = _binary_dtype(input, other)
+        input, other = _cast(input, target), _cast(other, target)
+    elif isinstance(input, Tensor):
+        other = _scalar_for(other, input)
+    else:
+        input = _scalar_for(input, other)
+    return apply(_OPS["where"], (cond, input, other))
+
+
+def _scalar_for(value, tensor):
+    if isinstance(value, np.ndarray):
+        return value.astype(tensor._data.dtype, copy=False)
+    return value
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    ndim = tensors[0].ndim
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim:
+            raise RuntimeError(f"cat: tensor {i} has {t.ndim} dimensions, expected {ndim} "
+                               f"(shapes {', '.join(str(tuple(t.shape)) for t in tensors)})")
+    target = _common_dtype(tensors)
+    tensors = [_cast(t, target) for t in tensors]
+    return apply(_OPS["cat"], tuple(tensors), (_dim(dim, ndim, "cat"),))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    target = _common_dtype(tensors)
+    tensors = [_cast(t, target) for t in tensors]
+    return apply(_OPS["stack"], tuple(tensors), (_dim(dim, tensors[0].ndim + 1, "stack"),))
+
+
+def _common_dtype(tensors) -> np.dtype:
+    dims = [t._data.dtype for t in tensors]
+    return _dtype.result_type((dims, []), [])
+
+
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    d = _dim(dim, tensor.ndim, "split")
+    length = tensor._data.shape[d]
+    if isinstance(split_size_or_sections, (builtins.int, np.integer)):
+        size = builtins.int(split_size_or_sections)
+        if size <= 0 and length:
+            raise RuntimeError(f"split: split_size must be positive, got {size}")
+        sizes = [builtins.min(size, length - s) for s in range(0, length, size)] if length else [0]
+    else:
+        sizes = [builtins.int(s) for s in split_size_or_sections]
+        if sum(sizes) != length:
+            raise RuntimeError(f"split: split_with_sizes expects split_sizes to sum exactly to "
+                               f"{length} (input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(tensor.narrow(d, start, size))
+        start += size
+    return tuple(parts)
+
+
+def chunk(tensor: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError(f"chunk: chunks must be positive, got {chunks}")
+    d = _dim(dim, tensor.ndim, "chunk")
+    length = tensor._data.shape[d]
+    size = -(-length // chunks) if length else 1
+    return split(tensor, size, d)
