@@ -807,6 +807,26 @@ class Tensor:
             raise RuntimeError(f"gather: index has {idx.ndim} dimensions but input has {self.ndim}")
         return apply(_OPS["gather"], (self,), (d, idx))
 
+    def scatter_add(self, dim: int, index, src) -> Tensor:
+        """``self`` plus ``src`` added along ``dim`` at ``index`` (torch.Tensor.scatter_add)."""
+        d = _dim(dim, self.ndim, "scatter_add")
+        idx = _index_array(index)
+        src = src[tuple(slice(0, n) for n in idx.shape)] if tuple(src.shape) != idx.shape else src
+        return self + apply(_OPS["scatter_add"], (src,), (self._data.shape, d, idx))
+
+    def index_put(self, indices, values, accumulate: bool = False) -> Tensor:
+        """A copy of ``self`` with ``values`` put at ``indices`` (a tuple of index tensors);
+        with ``accumulate=True`` repeated positions add up."""
+        if not accumulate:
+            raise NotImplementedError("index_put: only accumulate=True is supported; use "
+                                      "where() or indexing for replacement")
+        index, advanced = _normalize_index(tuple(indices))
+        values = values if isinstance(values, Tensor) else _as_tensor_like(values, self)
+        target_shape = self._data[index].shape
+        if tuple(values.shape) != target_shape:
+            values = values.expand(target_shape)
+        return self + apply(_OPS["index_add"], (values,), (self._data.shape, index, advanced))
+
     def __getitem__(self, index) -> Tensor:
         index, advanced = _normalize_index(index)
         return apply(_OPS["getitem"], (self,), (index, advanced))
