@@ -13,8 +13,23 @@
 from . import _functions, autograd, creation
 from ._dtype import (
     bool_ as bool,  # noqa: A001 - torch's name
-    double, dtype, float, float16, float32, float64, half, int, int8, int16, int32, int64,  # noqa: A001
-    long, short, uint8,
+)
+from ._dtype import (
+    double,
+    dtype,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,  # noqa: A001
+    long,
+    short,
+    uint8,
 )
 from ._functions import *  # noqa: F401,F403
 from ._grad_mode import is_grad_enabled

@@ -76,6 +76,7 @@ def to_numpy_dtype(d) -> np.dtype:
     from_numpy_dtype(np_dtype)  # reject what graphgrad does not support
     return np_dtype
 
+
 # Categories order the kinds: a higher category always wins (bool < integer < floating).
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 

@@ -10,8 +10,9 @@ def _function_of(method_name: str):
 
     def function(input, *args, **kwargs):  # noqa: A002 - torch's argument name
         if not isinstance(input, Tensor):
-            raise TypeError(f"{method_name}(): argument 'input' must be a Tensor, "
-                            f"not {type(input).__name__}")
+            raise TypeError(
+                f"{method_name}(): argument 'input' must be a Tensor, not {type(input).__name__}"
+            )
         return method(input, *args, **kwargs)
 
     function.__name__ = function.__qualname__ = method_name
@@ -25,7 +26,7 @@ abs sign floor ceil round clamp clip clamp_min clamp_max maximum minimum remaind
 square reciprocal lerp eq ne lt le gt ge equal logical_and logical_or logical_xor logical_not isnan
 isinf isfinite all any allclose reshape flatten unflatten squeeze unsqueeze permute transpose
 swapaxes t narrow gather sum mean nansum var std prod max min amax amin argmax argmin logsumexp
-softmax log_softmax norm mm bmm dot numel clone detach
+softmax log_softmax norm mm bmm dot numel clone detach flip
 """.split()
 
 for _name in _METHODS:

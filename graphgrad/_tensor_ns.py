@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _dtype
 from .ops import OPS
-from .tensor import Tensor, _binary, apply, wrap, where  # noqa: F401  (re-exported for vjps)
+from .tensor import Tensor, _binary, apply, where, wrap  # noqa: F401  (re-exported for vjps)
 
 
 def exp(x):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import math
 
 import numpy as np
@@ -27,8 +26,10 @@ def _to_array(data, dtype=None) -> np.ndarray:
         elif np_dtype is None and array.dtype.kind in "iu":
             array = array.astype(_dtype.DEFAULT_INT)
     if array.dtype.kind not in "fiub":
-        raise TypeError(f"can't convert data of dtype {array.dtype} to a tensor: only numbers and "
-                        f"booleans are supported")
+        raise TypeError(
+            f"can't convert data of dtype {array.dtype} to a tensor: only numbers and "
+            f"booleans are supported"
+        )
     if np_dtype is not None and array.dtype != np_dtype:
         array = array.astype(np_dtype)
     _dtype.from_numpy_dtype(array.dtype)
@@ -109,18 +110,31 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     default = _dtype.default_dtype_for_category(_dtype.scalar_category(fill_value))
-    return _factory((size,) if isinstance(size, int) else size, dtype, requires_grad, device,
-                    lambda shape, d: np.full(shape, fill_value, dtype=d), default)
+    return _factory(
+        (size,) if isinstance(size, int) else size,
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: np.full(shape, fill_value, dtype=d),
+        default,
+    )
 
 
-def eye(n: int, m: int | None = None, *, dtype=None, device=None,
-        requires_grad: bool = False) -> Tensor:
-    return _factory((n, n if m is None else m), dtype, requires_grad, device,
-                    lambda shape, d: np.eye(*shape, dtype=d))
+def eye(
+    n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    return _factory(
+        (n, n if m is None else m),
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: np.eye(*shape, dtype=d),
+    )
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive); int64 unless an argument is a float."""
     if end is None:
         start, end = 0, start
@@ -131,19 +145,27 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     default = _dtype.DEFAULT_FLOAT if is_float else _dtype.DEFAULT_INT
     count = max(0, math.ceil((end - start) / step))
     values = start + np.arange(count, dtype=np.float64 if is_float else np.int64) * step
-    return _factory((count,), dtype, requires_grad, device,
-                    lambda shape, d: values.astype(d), default)
+    return _factory(
+        (count,), dtype, requires_grad, device, lambda shape, d: values.astype(d), default
+    )
 
 
-def linspace(start, end, steps: int, *, dtype=None, device=None,
-             requires_grad: bool = False) -> Tensor:
-    return _factory((steps,), dtype, requires_grad, device,
-                    lambda shape, d: np.linspace(start, end, steps).astype(d))
+def linspace(
+    start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    return _factory(
+        (steps,),
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: np.linspace(start, end, steps).astype(d),
+    )
 
 
 def _like(fn, t: Tensor, dtype, requires_grad, **kwargs) -> Tensor:
-    return fn(t.shape, dtype=t.dtype if dtype is None else dtype,
-              requires_grad=requires_grad, **kwargs)
+    return fn(
+        t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad, **kwargs
+    )
 
 
 def zeros_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
@@ -158,10 +180,19 @@ def empty_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Ten
     return _like(empty, input, dtype, requires_grad)
 
 
-def full_like(input: Tensor, fill_value, *, dtype=None,  # noqa: A002
-              requires_grad: bool = False) -> Tensor:
-    return full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
-                requires_grad=requires_grad)
+def full_like(
+    input: Tensor,
+    fill_value,
+    *,
+    dtype=None,  # noqa: A002
+    requires_grad: bool = False,
+) -> Tensor:
+    return full(
+        input.shape,
+        fill_value,
+        dtype=input.dtype if dtype is None else dtype,
+        requires_grad=requires_grad,
+    )
 
 
 # ---------------------------------------------------------------------- random numbers
@@ -181,7 +212,7 @@ class Generator:
 
     def __init__(self, device: str = "cpu") -> None:
         _check_device(device)
-        self._seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self.rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
@@ -193,7 +224,7 @@ class Generator:
         return self._seed
 
     def seed(self) -> int:
-        return self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63)))._seed
+        return self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))._seed
 
     def get_state(self) -> dict:
         return self.rng.bit_generator.state
@@ -225,18 +256,32 @@ def _rng(generator: Generator | None) -> np.random.Generator:
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples from [0, 1)."""
-    return _factory(size, dtype, requires_grad, device,
-                    lambda shape, d: _rng(generator).random(shape).astype(d))
+    return _factory(
+        size, dtype, requires_grad, device, lambda shape, d: _rng(generator).random(shape).astype(d)
+    )
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    return _factory(size, dtype, requires_grad, device,
-                    lambda shape, d: _rng(generator).standard_normal(shape).astype(d))
+    return _factory(
+        size,
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: _rng(generator).standard_normal(shape).astype(d),
+    )
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
-            requires_grad: bool = False) -> Tensor:
+def randint(
+    low,
+    high=None,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Integers from ``low`` (default 0) to ``high`` (exclusive): ``randint(high, size)`` too."""
     if size is None:
         if high is None or not isinstance(high, (tuple, list, Size)):
@@ -246,14 +291,25 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"randint: expects low < high, got low={low}, high={high}")
-    return _factory(size, dtype, requires_grad, device,
-                    lambda shape, d: _rng(generator).integers(low, high, shape).astype(d),
-                    _dtype.DEFAULT_INT)
+    return _factory(
+        size,
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: _rng(generator).integers(low, high, shape).astype(d),
+        _dtype.DEFAULT_INT,
+    )
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
-    return _factory((n,), dtype, False, device,
-                    lambda shape, d: _rng(generator).permutation(n).astype(d), _dtype.DEFAULT_INT)
+    return _factory(
+        (n,),
+        dtype,
+        False,
+        device,
+        lambda shape, d: _rng(generator).permutation(n).astype(d),
+        _dtype.DEFAULT_INT,
+    )
 
 
 def rand_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
@@ -282,12 +338,18 @@ def _format_tensor(t: Tensor) -> str:
     elif kind == "f":
         body = _format_floats(data)
     else:
-        body = np.array2string(data, separator=", ", prefix="tensor(",
-                               formatter={"bool": lambda v: "True" if v else "False"})
+        body = np.array2string(
+            data,
+            separator=", ",
+            prefix="tensor(",
+            formatter={"bool": lambda v: "True" if v else "False"},
+        )
     extras = []
     if data.size == 0 and data.ndim != 1:
         extras.append(f"size={tuple(data.shape)}")
-    default = _dtype.DEFAULT_FLOAT if kind in "f" else _dtype.DEFAULT_INT if kind in "iu" else _dtype.BOOL
+    default = (
+        _dtype.DEFAULT_FLOAT if kind in "f" else _dtype.DEFAULT_INT if kind in "iu" else _dtype.BOOL
+    )
     if data.dtype != default:
         extras.append(f"dtype={t.dtype}")
     if t.grad_fn is not None:
@@ -300,8 +362,10 @@ def _format_tensor(t: Tensor) -> str:
 def _format_floats(data: np.ndarray) -> str:
     finite = data[np.isfinite(data)]
     integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-    big = finite.size and (np.abs(finite).max() >= 1e8 or
-                           (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite != 0) else False))
+    big = finite.size and (
+        np.abs(finite).max() >= 1e8
+        or (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite != 0) else False)
+    )
     if integral and not big:
         formatter = {"float_kind": lambda v: _special(v) or f"{v:.0f}."}
     elif big:
@@ -319,5 +383,9 @@ def _special(v) -> str | None:
     return None
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("annotations", "builtins", "math", "np", "Size", "Tensor")]
+__all__ = [
+    name
+    for name in dir()
+    if not name.startswith("_")
+    and name not in ("annotations", "builtins", "math", "np", "Size", "Tensor")
+]

@@ -47,8 +47,18 @@ class Node:
     """
 
     __slots__ = (
-        "op", "inputs", "arrays", "params", "out", "needs_input_grad", "seq", "stamp",
-        "pre_hooks", "retained", "freed", "__weakref__",
+        "op",
+        "inputs",
+        "arrays",
+        "params",
+        "out",
+        "needs_input_grad",
+        "seq",
+        "stamp",
+        "pre_hooks",
+        "retained",
+        "freed",
+        "__weakref__",
     )
     xp = numpy_ns  # first-order vjps compute on arrays
 
@@ -88,7 +98,8 @@ class Node:
                 f"tensors after they have already been freed) at {op.grad_fn_name}. Saved "
                 f"intermediate values of the graph are freed when you call .backward() or "
                 f"autograd.grad(). Specify retain_graph=True if you need to backward through the "
-                f"graph a second time or if you need to access saved tensors after calling backward."
+                f"graph a second time or if you need to access saved tensors after calling "
+                f"backward."
             )
         if self.stamp == _clock[0] or not op.saves:
             return
@@ -218,7 +229,11 @@ class _Pass:
             if g is None:  # nothing reached this node: every path to it carried no gradient
                 grads = (None,) * len(node.inputs)
             else:
-                if node.pre_hooks is not None or node.retained is not None or node in captured_nodes:
+                if (
+                    node.pre_hooks is not None
+                    or node.retained is not None
+                    or node in captured_nodes
+                ):
                     g = self._observe(node, g)
                 if node.freed or node.stamp != _clock[0]:
                     node.check_saved()

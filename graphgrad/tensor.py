@@ -7,7 +7,6 @@ composite of other methods, whose gradient then comes for free.
 from __future__ import annotations
 
 import builtins
-import numbers
 import weakref
 from collections import namedtuple
 
@@ -51,7 +50,7 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
 
 
 def _apply_with_number(op, a: Tensor, b) -> Tensor:
-    """``apply(op, (a, b))`` for a float tensor and a Python number: the hot path of scalar maths."""
+    """``apply(op, (a, b))`` for a float tensor and a Python number: the hot path of scalars."""
     arr = a._data
     out = op.forward(arr, b)  # a number broadcasts against anything: nothing to check
     if type(out) is not _ndarray:
@@ -123,8 +122,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "_hooks",
-                 "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "_hooks", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: array + tensor is a tensor
     __array_priority__ = 1000
 
@@ -225,7 +223,8 @@ class Tensor:
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if self._requires_grad and not force:
             raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
             )
         return self._data
 
@@ -267,8 +266,13 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs=None) -> None:
+    def backward(
+        self,
+        gradient=None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs=None,
+    ) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on.
 
         >>> import graphgrad as gg
@@ -277,7 +281,7 @@ class Tensor:
         >>> w.grad.item()
         2.0
         """
-        from .autograd import backward  # the engine entry point lives one layer up
+        from ._backward import backward  # beside this module; imported late to avoid a cycle
 
         backward(self, gradient, retain_graph, create_graph, inputs)
 
@@ -322,7 +326,9 @@ class Tensor:
             else:
                 dtype = arg
         if device is not None and str(device) != "cpu":
-            raise RuntimeError(f"to: graphgrad runs on the CPU only; device {device!r} is not available")
+            raise RuntimeError(
+                f"to: graphgrad runs on the CPU only; device {device!r} is not available"
+            )
         if dtype is None:
             return self.clone() if copy else self
         target = _dtype.to_numpy_dtype(dtype)
@@ -410,13 +416,17 @@ class Tensor:
             quotient = _binary(_div, self, other, float_only=True)
             result = quotient.sign() * quotient.abs().floor()
             return result.to(_binary_dtype(self, other))
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', not {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'trunc' or 'floor', not {rounding_mode!r}"
+        )
 
     true_divide = divide = div
     multiply, subtract = mul, sub
 
     def pow(self, exponent) -> Tensor:
-        if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool):
+        if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(
+            exponent, builtins.bool
+        ):
             base = self
             if self._data.dtype.kind != "f" and (isinstance(exponent, builtins.float)):
                 base = self.to(_dtype.float32)
@@ -508,20 +518,25 @@ class Tensor:
 
     def mm(self, other) -> Tensor:
         if self.ndim != 2 or _ndim(other) != 2:
-            raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(self.shape)} and "
-                               f"{tuple(other.shape)}")
+            raise RuntimeError(
+                f"mm: expected 2-D tensors, got shapes {tuple(self.shape)} and {tuple(other.shape)}"
+            )
         return matmul(self, other)
 
     def bmm(self, other) -> Tensor:
         if self.ndim != 3 or _ndim(other) != 3:
-            raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(self.shape)} and "
-                               f"{tuple(other.shape)}")
+            raise RuntimeError(
+                f"bmm: expected 3-D tensors, got shapes {tuple(self.shape)} and "
+                f"{tuple(other.shape)}"
+            )
         return matmul(self, other)
 
     def dot(self, other) -> Tensor:
         if self.ndim != 1 or _ndim(other) != 1:
-            raise RuntimeError(f"dot: expected 1-D tensors, got shapes {tuple(self.shape)} and "
-                               f"{tuple(other.shape)}")
+            raise RuntimeError(
+                f"dot: expected 1-D tensors, got shapes {tuple(self.shape)} and "
+                f"{tuple(other.shape)}"
+            )
         return matmul(self, other)
 
     # ------------------------------------------------------------------ comparisons and logic
@@ -544,20 +559,29 @@ class Tensor:
         return _binary(_OPS["ge"], self, other)
 
     def __and__(self, other):
-        return _binary(_OPS["logical_and"], self, other) if self.dtype is _dtype.bool_ \
+        return (
+            _binary(_OPS["logical_and"], self, other)
+            if self.dtype is _dtype.bool_
             else _bitwise(np.bitwise_and, self, other)
+        )
 
     __rand__ = __and__
 
     def __or__(self, other):
-        return _binary(_OPS["logical_or"], self, other) if self.dtype is _dtype.bool_ \
+        return (
+            _binary(_OPS["logical_or"], self, other)
+            if self.dtype is _dtype.bool_
             else _bitwise(np.bitwise_or, self, other)
+        )
 
     __ror__ = __or__
 
     def __xor__(self, other):
-        return _binary(_OPS["logical_xor"], self, other) if self.dtype is _dtype.bool_ \
+        return (
+            _binary(_OPS["logical_xor"], self, other)
+            if self.dtype is _dtype.bool_
             else _bitwise(np.bitwise_xor, self, other)
+        )
 
     __rxor__ = __xor__
 
@@ -681,7 +705,10 @@ class Tensor:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
         lo, hi = _bound(min, self), _bound(max, self)
         x = self
-        if any(isinstance(b, (builtins.float, np.floating)) for b in (lo, hi)) and x.dtype.is_floating_point is False:
+        if (
+            any(isinstance(b, (builtins.float, np.floating)) for b in (lo, hi))
+            and x.dtype.is_floating_point is False
+        ):
             x = x.to(_dtype.float32)
         return apply(_OPS["clamp"], (x, lo, hi))
 
@@ -701,7 +728,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape) -> Tensor:
-        return _reshape("reshape", self, _infer_shape(_shape_arg(shape), self._data.size, "reshape"))
+        return _reshape(
+            "reshape", self, _infer_shape(_shape_arg(shape), self._data.size, "reshape")
+        )
 
     def view(self, *shape) -> Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (builtins.int, tuple, list, Size)):
@@ -722,14 +751,14 @@ class Tensor:
         if start > end:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shape = self._data.shape
-        new = shape[:start] + (builtins.int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+        new = shape[:start] + (builtins.int(np.prod(shape[start : end + 1])),) + shape[end + 1 :]
         return _reshape("flatten", self, new)
 
     def unflatten(self, dim: int, sizes) -> Tensor:
         d = _dim(dim, self.ndim, "unflatten")
         shape = self._data.shape
         sizes = _infer_shape(tuple(sizes), shape[d], "unflatten")
-        return _reshape("view", self, shape[:d] + sizes + shape[d + 1:])
+        return _reshape("view", self, shape[:d] + sizes + shape[d + 1 :])
 
     def squeeze(self, dim=None) -> Tensor:
         shape = self._data.shape
@@ -748,8 +777,10 @@ class Tensor:
     def permute(self, *dims) -> Tensor:
         dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
-            raise RuntimeError(f"permute: dims {dims} are not a permutation of the {self.ndim} "
-                               f"dimensions of a tensor of shape {tuple(self.shape)}")
+            raise RuntimeError(
+                f"permute: dims {dims} are not a permutation of the {self.ndim} "
+                f"dimensions of a tensor of shape {tuple(self.shape)}"
+            )
         return apply(_OPS["permute"], (self,), (dims,))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
@@ -763,7 +794,9 @@ class Tensor:
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return apply(_OPS["t"], (self,), (tuple(reversed(range(self.ndim))),))
 
     def expand(self, *sizes) -> Tensor:
@@ -771,9 +804,11 @@ class Tensor:
         shape = self._data.shape
         lead = len(sizes) - len(shape)
         if lead < 0:
-            raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
-                               f"greater or equal to the number of dimensions in the tensor "
-                               f"({len(shape)})")
+            raise RuntimeError(
+                f"expand: the number of sizes provided ({len(sizes)}) must be "
+                f"greater or equal to the number of dimensions in the tensor "
+                f"({len(shape)})"
+            )
         target = tuple(shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
         return apply(_OPS["expand"], (self,), (target,))
 
@@ -786,8 +821,10 @@ class Tensor:
     def repeat(self, *sizes) -> Tensor:
         sizes = _shape_arg(sizes)
         if len(sizes) < self.ndim:
-            raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
-                               f"than number of dimensions of tensor ({self.ndim})")
+            raise RuntimeError(
+                f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
+                f"than number of dimensions of tensor ({self.ndim})"
+            )
         return apply(_OPS["repeat"], (self,), (tuple(sizes),))
 
     def split(self, split_size_or_sections, dim: int = 0) -> tuple:
@@ -795,6 +832,12 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         return chunk(self, chunks, dim)
+
+    def flip(self, *dims) -> Tensor:
+        axes = _axes(_shape_arg(dims), self.ndim, "flip") or ()
+        return self[
+            tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(self.ndim))
+        ]
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         d = _dim(dim, self.ndim, "narrow")
@@ -818,8 +861,10 @@ class Tensor:
         """A copy of ``self`` with ``values`` put at ``indices`` (a tuple of index tensors);
         with ``accumulate=True`` repeated positions add up."""
         if not accumulate:
-            raise NotImplementedError("index_put: only accumulate=True is supported; use "
-                                      "where() or indexing for replacement")
+            raise NotImplementedError(
+                "index_put: only accumulate=True is supported; use "
+                "where() or indexing for replacement"
+            )
         index, advanced = _normalize_index(tuple(indices))
         values = values if isinstance(values, Tensor) else _as_tensor_like(values, self)
         target_shape = self._data[index].shape
@@ -837,7 +882,9 @@ class Tensor:
         try:
             self._data[index] = _array_of(value)
         except (ValueError, IndexError) as exc:
-            raise RuntimeError(f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})") from None
+            raise RuntimeError(
+                f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})"
+            ) from None
         engine.mark_modified(self)
 
     # ------------------------------------------------------------------ reductions
@@ -933,26 +980,33 @@ class Tensor:
                 f"supported by graphgrad; use the out-of-place form."
             )
         if self._data.flags.writeable is False:
-            raise RuntimeError(f"{name}: this tensor's memory is read-only (it is a broadcast "
-                               f"view); clone() it first")
+            raise RuntimeError(
+                f"{name}: this tensor's memory is read-only (it is a broadcast "
+                f"view); clone() it first"
+            )
 
     def _inplace(self, name: str, array) -> Tensor:
         self._check_inplace(name)
         try:
             np.copyto(self._data, array, casting="same_kind")
         except (TypeError, ValueError) as exc:
-            raise RuntimeError(f"{name}: {exc} (tensor of shape {tuple(self.shape)}, dtype "
-                               f"{self.dtype})") from None
+            raise RuntimeError(
+                f"{name}: {exc} (tensor of shape {tuple(self.shape)}, dtype {self.dtype})"
+            ) from None
         engine.mark_modified(self)
         return self
 
     def add_(self, other, *, alpha=1) -> Tensor:
-        return self._inplace("add_", self._data + _array_of(other) * alpha if alpha != 1
-                             else self._data + _array_of(other))
+        return self._inplace(
+            "add_",
+            self._data + _array_of(other) * alpha if alpha != 1 else self._data + _array_of(other),
+        )
 
     def sub_(self, other, *, alpha=1) -> Tensor:
-        return self._inplace("sub_", self._data - _array_of(other) * alpha if alpha != 1
-                             else self._data - _array_of(other))
+        return self._inplace(
+            "sub_",
+            self._data - _array_of(other) * alpha if alpha != 1 else self._data - _array_of(other),
+        )
 
     def mul_(self, other) -> Tensor:
         return self._inplace("mul_", self._data * _array_of(other))
@@ -964,10 +1018,14 @@ class Tensor:
         return self._inplace("pow_", self._data ** _array_of(exponent))
 
     def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        return self._inplace("addcmul_", self._data + value * (_array_of(tensor1) * _array_of(tensor2)))
+        return self._inplace(
+            "addcmul_", self._data + value * (_array_of(tensor1) * _array_of(tensor2))
+        )
 
     def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        return self._inplace("addcdiv_", self._data + value * (_array_of(tensor1) / _array_of(tensor2)))
+        return self._inplace(
+            "addcdiv_", self._data + value * (_array_of(tensor1) / _array_of(tensor2))
+        )
 
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
         return self._inplace("clamp_", np.clip(self._data, min, max))
@@ -1074,22 +1132,29 @@ def _binary(op, a, b, float_only: bool = False):
 
 
 def _binary_mixed(op, a, b, float_only):
-    tensor = a if isinstance(a, Tensor) else b
-    other = b if tensor is a else a
+    tensor_first = isinstance(a, Tensor)
+    tensor, other = (a, b) if tensor_first else (b, a)
     if isinstance(other, _PY_NUMBERS) or isinstance(other, np.generic):
         other = other.item() if isinstance(other, np.generic) else other
         kind = tensor._data.dtype.kind
         cat = _dtype.scalar_category(other)
         if cat > _dtype.category(tensor._data.dtype) or (float_only and kind != "f"):
-            tensor = _cast(tensor, _dtype.default_dtype_for_category(builtins.max(cat, 2 if float_only else cat)))
+            tensor = _cast(
+                tensor,
+                _dtype.default_dtype_for_category(builtins.max(cat, 2 if float_only else cat)),
+            )
         if op is _pow:  # keep the number's precision out of NumPy's float64 scalars
             other = np.asarray(other, dtype=tensor._data.dtype)
     elif isinstance(other, (np.ndarray, list, tuple)):
-        return _binary(op, a if a is tensor else _as_tensor_like(a, tensor),
-                       b if b is tensor else _as_tensor_like(b, tensor), float_only)
+        other = _as_tensor_like(other, tensor)
+        return (
+            _binary(op, tensor, other, float_only)
+            if tensor_first
+            else _binary(op, other, tensor, float_only)
+        )
     else:
         return NotImplemented
-    return apply(op, (tensor, other) if tensor is a else (other, tensor))
+    return apply(op, (tensor, other) if tensor_first else (other, tensor))
 
 
 def _as_tensor_like(x, like) -> Tensor:
@@ -1130,8 +1195,10 @@ def _dim(dim, ndim: int, op: str) -> int:
     if not isinstance(dim, (builtins.int, np.integer)) or isinstance(dim, builtins.bool):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     if not -n <= dim < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})"
+        )
     return builtins.int(dim) % n if ndim else 0
 
 
@@ -1195,8 +1262,10 @@ def _extremum(x: Tensor, dim, keepdim: bool, name: str, arg_fn):
         return apply(_OPS[name], (x,), (None, False))
     axis = _dim(dim, x.ndim, name)
     if x._data.size == 0:
-        raise IndexError(f"{name}: cannot reduce over dim {dim} of a tensor of shape "
-                         f"{tuple(x.shape)} with no elements")
+        raise IndexError(
+            f"{name}: cannot reduce over dim {dim} of a tensor of shape "
+            f"{tuple(x.shape)} with no elements"
+        )
     if x.ndim == 0:
         return ValuesIndices(x.clone(), wrap(np.zeros((), dtype=np.int64)))
     indices = np.expand_dims(arg_fn(x._data, axis=axis), axis)
@@ -1232,14 +1301,18 @@ def _normalize_index(index):
             p = np.asarray(p)
         if isinstance(p, np.ndarray):
             if p.dtype.kind not in "iub":
-                raise IndexError(f"tensors used as indices must be long, int or bool, not {p.dtype}")
+                raise IndexError(
+                    f"tensors used as indices must be long, int or bool, not {p.dtype}"
+                )
             if p.ndim == 0 and p.dtype.kind in "iu":
                 p = builtins.int(p)
             else:
                 advanced = True
         elif not isinstance(p, (builtins.int, np.integer, slice, type(None), type(Ellipsis))):
-            raise IndexError(f"index {p!r} is not supported: use ints, slices, None, Ellipsis, "
-                             f"integer or boolean tensors")
+            raise IndexError(
+                f"index {p!r} is not supported: use ints, slices, None, Ellipsis, "
+                f"integer or boolean tensors"
+            )
         out.append(p)
     return (tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]), advanced
 
@@ -1257,17 +1330,22 @@ def matmul(a, b) -> Tensor:
     a = a if isinstance(a, Tensor) else _as_tensor_like(a, b)
     b = b if isinstance(b, Tensor) else _as_tensor_like(b, a)
     if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dimension, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
     if a._data.dtype is not b._data.dtype:
         if a._data.dtype != b._data.dtype:
-            raise RuntimeError(f"matmul: expected both tensors to have the same dtype, got "
-                               f"{a.dtype} and {b.dtype}")
+            raise RuntimeError(
+                f"matmul: expected both tensors to have the same dtype, got {a.dtype} and {b.dtype}"
+            )
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
     if a2._data.shape[-1] != b2._data.shape[-2]:
-        raise RuntimeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions differ "
-                           f"({a2._data.shape[-1]} != {b2._data.shape[-2]})")
+        raise RuntimeError(
+            f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions differ "
+            f"({a2._data.shape[-1]} != {b2._data.shape[-2]})"
+        )
     out = apply(_OPS["matmul"], (a2, b2))
     if a.ndim == 1:
         out = out.squeeze(-2)
@@ -1279,7 +1357,11 @@ def matmul(a, b) -> Tensor:
 def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     cond = _array_of(condition)
-    cond = np.asarray(cond, dtype=bool) if not (hasattr(cond, "dtype") and cond.dtype == bool) else cond
+    cond = (
+        np.asarray(cond, dtype=bool)
+        if not (hasattr(cond, "dtype") and cond.dtype == bool)
+        else cond
+    )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _as_tensor_like(input, None)
     if isinstance(input, Tensor) and isinstance(other, Tensor):
@@ -1305,8 +1387,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
     ndim = tensors[0].ndim
     for i, t in enumerate(tensors):
         if t.ndim != ndim:
-            raise RuntimeError(f"cat: tensor {i} has {t.ndim} dimensions, expected {ndim} "
-                               f"(shapes {', '.join(str(tuple(t.shape)) for t in tensors)})")
+            raise RuntimeError(
+                f"cat: tensor {i} has {t.ndim} dimensions, expected {ndim} "
+                f"(shapes {', '.join(str(tuple(t.shape)) for t in tensors)})"
+            )
     target = _common_dtype(tensors)
     tensors = [_cast(t, target) for t in tensors]
     return apply(_OPS["cat"], tuple(tensors), (_dim(dim, ndim, "cat"),))
@@ -1340,9 +1424,11 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     else:
         sizes = [builtins.int(s) for s in split_size_or_sections]
         if sum(sizes) != length:
-            raise RuntimeError(f"split: split_with_sizes expects split_sizes to sum exactly to "
-                               f"{length} (input tensor's size at dimension {d}), but got "
-                               f"split_sizes={sizes}")
+            raise RuntimeError(
+                f"split: split_with_sizes expects split_sizes to sum exactly to "
+                f"{length} (input tensor's size at dimension {d}), but got "
+                f"split_sizes={sizes}"
+            )
     parts, start = [], 0
     for size in sizes:
         parts.append(tensor.narrow(d, start, size))

@@ -7,8 +7,8 @@ A meta-test fails when a primitive has no row, and every row proves it reaches i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -20,15 +20,15 @@ from graphgrad.ops import OPS
 
 @dataclass
 class OpCase:
-    op: str                      # the registered primitive this row exercises
-    call: Callable               # call(lib, *tensors) with lib = graphgrad or torch
-    ref: Callable | None         # the same computation in NumPy; None when NumPy has no twin
-    shapes: list                 # input shapes to try: each a tuple of shapes, one per input
+    op: str  # the registered primitive this row exercises
+    call: Callable  # call(lib, *tensors) with lib = graphgrad or torch
+    ref: Callable | None  # the same computation in NumPy; None when NumPy has no twin
+    shapes: list  # input shapes to try: each a tuple of shapes, one per input
     low: float = -2.0
     high: float = 2.0
     domains: dict = field(default_factory=dict)  # input index -> (low, high) override
-    grad: bool = True            # differentiable
-    distinct: bool = False       # inputs must have distinct values (extrema, sorting)
+    grad: bool = True  # differentiable
+    distinct: bool = False  # inputs must have distinct values (extrema, sorting)
 
     def __str__(self) -> str:
         return self.op
@@ -73,14 +73,23 @@ CASES = [
     binary("sub", lambda L, a, b: a - b, np.subtract),
     binary("mul", lambda L, a, b: a * b, np.multiply),
     binary("div", lambda L, a, b: a / b, np.divide, domains={1: POS}),
-    binary("pow", lambda L, a, b: a ** b, np.power, domains={0: POS}),
+    binary("pow", lambda L, a, b: a**b, np.power, domains={0: POS}),
     binary("maximum", lambda L, a, b: L.maximum(a, b), np.maximum, distinct=True),
     binary("minimum", lambda L, a, b: L.minimum(a, b), np.minimum, distinct=True),
-    binary("remainder", lambda L, a, b: L.remainder(a, b), np.remainder, domains={1: POS},
-           distinct=True),
-    unary("pow_scalar", lambda L, x: x ** 3, lambda x: x ** 3),
-    OpCase("where", lambda L, c, a, b: L.where(c > 0, a, b), lambda c, a, b: np.where(c > 0, a, b),
-           [((2, 3), (2, 3), (3,)), ((3, 1), (1, 3), ())]),
+    binary(
+        "remainder",
+        lambda L, a, b: L.remainder(a, b),
+        np.remainder,
+        domains={1: POS},
+        distinct=True,
+    ),
+    unary("pow_scalar", lambda L, x: x**3, lambda x: x**3),
+    OpCase(
+        "where",
+        lambda L, c, a, b: L.where(c > 0, a, b),
+        lambda c, a, b: np.where(c > 0, a, b),
+        [((2, 3), (2, 3), (3,)), ((3, 1), (1, 3), ())],
+    ),
     unary("clamp", lambda L, x: x.clamp(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7), distinct=True),
     unary("neg", lambda L, x: -x, np.negative),
     unary("exp", lambda L, x: x.exp(), np.exp),
@@ -99,83 +108,197 @@ CASES = [
     unary("floor", lambda L, x: x.floor(), np.floor, distinct=True),
     unary("ceil", lambda L, x: x.ceil(), np.ceil, distinct=True),
     unary("round", lambda L, x: x.round(), np.round, distinct=True),
-    OpCase("matmul", lambda L, a, b: a @ b, np.matmul,
-           [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)),
-            ((2, 1, 3, 4), (5, 4, 2))]),
-    OpCase("sum", lambda L, x: x.sum(dim=(0, -1), keepdim=True),
-           lambda x: x.sum((0, -1), keepdims=True), [((2, 3, 4),), ((1, 5),)]),
-    OpCase("amax", lambda L, x: x.amax(dim=1), lambda x: x.max(1), [((3, 4),), ((2, 3, 2),)],
-           distinct=True),
-    OpCase("amin", lambda L, x: x.amin(dim=-1, keepdim=True), lambda x: x.min(-1, keepdims=True),
-           [((3, 4),)], distinct=True),
+    OpCase(
+        "matmul",
+        lambda L, a, b: a @ b,
+        np.matmul,
+        [
+            ((3, 4), (4, 2)),
+            ((2, 3, 4), (4, 5)),
+            ((4,), (4, 3)),
+            ((3, 4), (4,)),
+            ((4,), (4,)),
+            ((2, 1, 3, 4), (5, 4, 2)),
+        ],
+    ),
+    OpCase(
+        "sum",
+        lambda L, x: x.sum(dim=(0, -1), keepdim=True),
+        lambda x: x.sum((0, -1), keepdims=True),
+        [((2, 3, 4),), ((1, 5),)],
+    ),
+    OpCase(
+        "amax",
+        lambda L, x: x.amax(dim=1),
+        lambda x: x.max(1),
+        [((3, 4),), ((2, 3, 2),)],
+        distinct=True,
+    ),
+    OpCase(
+        "amin",
+        lambda L, x: x.amin(dim=-1, keepdim=True),
+        lambda x: x.min(-1, keepdims=True),
+        [((3, 4),)],
+        distinct=True,
+    ),
     OpCase("max", lambda L, x: x.max(), np.max, [((3, 4),), ((5,),)], distinct=True),
     OpCase("min", lambda L, x: x.min(), np.min, [((3, 4),)], distinct=True),
     OpCase("prod", lambda L, x: x.prod(dim=1), lambda x: x.prod(1), [((3, 4),), ((2, 3, 2),)]),
-    OpCase("logsumexp", lambda L, x: x.logsumexp(dim=1), lambda x: np.log(np.exp(x).sum(1)),
-           [((3, 4),), ((2, 3, 2),)]),
-    OpCase("softmax", lambda L, x: x.softmax(dim=-1), lambda x: _softmax(x, -1),
-           [((3, 4),), ((5,),)]),
-    OpCase("log_softmax", lambda L, x: x.log_softmax(dim=0), lambda x: np.log(_softmax(x, 0)),
-           [((3, 4),), ((5,),)]),
-    OpCase("argmax", lambda L, x: x.argmax(dim=1), lambda x: x.argmax(1), [((3, 4),)],
-           grad=False, distinct=True),
-    OpCase("argmin", lambda L, x: x.argmin(dim=0), lambda x: x.argmin(0), [((3, 4),)],
-           grad=False, distinct=True),
+    OpCase(
+        "logsumexp",
+        lambda L, x: x.logsumexp(dim=1),
+        lambda x: np.log(np.exp(x).sum(1)),
+        [((3, 4),), ((2, 3, 2),)],
+    ),
+    OpCase(
+        "softmax", lambda L, x: x.softmax(dim=-1), lambda x: _softmax(x, -1), [((3, 4),), ((5,),)]
+    ),
+    OpCase(
+        "log_softmax",
+        lambda L, x: x.log_softmax(dim=0),
+        lambda x: np.log(_softmax(x, 0)),
+        [((3, 4),), ((5,),)],
+    ),
+    OpCase(
+        "argmax",
+        lambda L, x: x.argmax(dim=1),
+        lambda x: x.argmax(1),
+        [((3, 4),)],
+        grad=False,
+        distinct=True,
+    ),
+    OpCase(
+        "argmin",
+        lambda L, x: x.argmin(dim=0),
+        lambda x: x.argmin(0),
+        [((3, 4),)],
+        grad=False,
+        distinct=True,
+    ),
     OpCase("reshape", lambda L, x: x.reshape(4, -1), lambda x: x.reshape(4, -1), [((2, 6),)]),
     OpCase("view", lambda L, x: x.view(3, 4), lambda x: x.reshape(3, 4), [((2, 6),)]),
     OpCase("flatten", lambda L, x: x.flatten(1), lambda x: x.reshape(2, -1), [((2, 3, 2),)]),
     OpCase("squeeze", lambda L, x: x.squeeze(1), lambda x: x.squeeze(1), [((3, 1, 2),)]),
     OpCase("unsqueeze", lambda L, x: x.unsqueeze(-1), lambda x: x[..., None], [((3, 2),), ((),)]),
-    OpCase("permute", lambda L, x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1),
-           [((2, 3, 4),)]),
-    OpCase("transpose", lambda L, x: x.transpose(0, -1), lambda x: np.swapaxes(x, 0, -1),
-           [((2, 3, 4),)]),
+    OpCase(
+        "permute", lambda L, x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)]
+    ),
+    OpCase(
+        "transpose",
+        lambda L, x: x.transpose(0, -1),
+        lambda x: np.swapaxes(x, 0, -1),
+        [((2, 3, 4),)],
+    ),
     OpCase("t", lambda L, x: x.t(), lambda x: x.T, [((2, 3),)]),
-    OpCase("expand", lambda L, x: x.expand(2, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4)),
-           [((3, 1),), ((4,),)]),
-    OpCase("repeat", lambda L, x: x.repeat(2, 1, 3), lambda x: np.tile(x, (2, 1, 3)),
-           [((3, 2),)]),
-    OpCase("getitem", lambda L, x: x[_idx(L, [2, 0, 2]), 1:], lambda x: x[[2, 0, 2], 1:],
-           [((3, 4),)]),
-    OpCase("index_add",
-           lambda L, x, v: x.index_put((_idx(L, [0, 2, 0]),), v, accumulate=True),
-           lambda x, v: x + _index_add_ref(v), [((4, 3), (3, 3))]),
-    OpCase("gather", lambda L, x: x.gather(1, _idx(L, [[0, 2], [1, 1], [3, 0]])),
-           lambda x: np.take_along_axis(x, np.array([[0, 2], [1, 1], [3, 0]]), 1), [((3, 4),)]),
-    OpCase("scatter_add",
-           lambda L, x, v: x.scatter_add(0, _idx(L, [[0, 1, 0], [0, 1, 0]]), v),
-           _scatter_ref, [((2, 3), (2, 3))]),
-    OpCase("cat", lambda L, a, b: L.cat([a, b * 2], dim=1),
-           lambda a, b: np.concatenate([a, b * 2], 1), [((2, 3), (2, 1))]),
-    OpCase("stack", lambda L, a, b: L.stack([a, b], dim=-1), lambda a, b: np.stack([a, b], -1),
-           [((2, 3), (2, 3)), ((), ())]),
-    OpCase("cast", lambda L, x: x.clone().to(L.float64) * 3, lambda x: x.astype(np.float64) * 3,
-           [((3,),)]),
+    OpCase(
+        "expand",
+        lambda L, x: x.expand(2, 3, 4),
+        lambda x: np.broadcast_to(x, (2, 3, 4)),
+        [((3, 1),), ((4,),)],
+    ),
+    OpCase("repeat", lambda L, x: x.repeat(2, 1, 3), lambda x: np.tile(x, (2, 1, 3)), [((3, 2),)]),
+    OpCase(
+        "getitem", lambda L, x: x[_idx(L, [2, 0, 2]), 1:], lambda x: x[[2, 0, 2], 1:], [((3, 4),)]
+    ),
+    OpCase(
+        "index_add",
+        lambda L, x, v: x.index_put((_idx(L, [0, 2, 0]),), v, accumulate=True),
+        lambda x, v: x + _index_add_ref(v),
+        [((4, 3), (3, 3))],
+    ),
+    OpCase(
+        "gather",
+        lambda L, x: x.gather(1, _idx(L, [[0, 2], [1, 1], [3, 0]])),
+        lambda x: np.take_along_axis(x, np.array([[0, 2], [1, 1], [3, 0]]), 1),
+        [((3, 4),)],
+    ),
+    OpCase(
+        "scatter_add",
+        lambda L, x, v: x.scatter_add(0, _idx(L, [[0, 1, 0], [0, 1, 0]]), v),
+        _scatter_ref,
+        [((2, 3), (2, 3))],
+    ),
+    OpCase(
+        "cat",
+        lambda L, a, b: L.cat([a, b * 2], dim=1),
+        lambda a, b: np.concatenate([a, b * 2], 1),
+        [((2, 3), (2, 1))],
+    ),
+    OpCase(
+        "stack",
+        lambda L, a, b: L.stack([a, b], dim=-1),
+        lambda a, b: np.stack([a, b], -1),
+        [((2, 3), (2, 3)), ((), ())],
+    ),
+    OpCase(
+        "cast",
+        lambda L, x: x.clone().to(L.float64) * 3,
+        lambda x: x.astype(np.float64) * 3,
+        [((3,),)],
+    ),
 ]
 
-for _name, _np_fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
-                      ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
-    CASES.append(OpCase(_name, lambda L, a, b, n=_name: getattr(a, n)(b.round()),
-                        lambda a, b, f=_np_fn: f(a, np.round(b)), BROADCAST, grad=False))
-for _name, _np_fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or),
-                      ("logical_xor", np.logical_xor)]:
-    CASES.append(OpCase(_name, lambda L, a, b, n=_name: getattr(a > 0, n)(b > 0),
-                        lambda a, b, f=_np_fn: f(a > 0, b > 0), BROADCAST, grad=False))
+for _name, _np_fn in [
+    ("eq", np.equal),
+    ("ne", np.not_equal),
+    ("lt", np.less),
+    ("le", np.less_equal),
+    ("gt", np.greater),
+    ("ge", np.greater_equal),
+]:
+    CASES.append(
+        OpCase(
+            _name,
+            lambda L, a, b, n=_name: getattr(a, n)(b.round()),
+            lambda a, b, f=_np_fn: f(a, np.round(b)),
+            BROADCAST,
+            grad=False,
+        )
+    )
+for _name, _np_fn in [
+    ("logical_and", np.logical_and),
+    ("logical_or", np.logical_or),
+    ("logical_xor", np.logical_xor),
+]:
+    CASES.append(
+        OpCase(
+            _name,
+            lambda L, a, b, n=_name: getattr(a > 0, n)(b > 0),
+            lambda a, b, f=_np_fn: f(a > 0, b > 0),
+            BROADCAST,
+            grad=False,
+        )
+    )
 CASES += [
     unary("logical_not", lambda L, x: (x > 0).logical_not(), lambda x: ~(x > 0), grad=False),
-    unary("isnan", lambda L, x: L.where(x > 0, x, float("nan")).isnan(), lambda x: x <= 0,
-          grad=False),
-    unary("isinf", lambda L, x: L.where(x > 0, x, -float("inf")).isinf(), lambda x: x <= 0,
-          grad=False),
-    unary("isfinite", lambda L, x: L.where(x > 0, x, float("inf")).isfinite(), lambda x: x > 0,
-          grad=False),
-    binary("floor_divide", lambda L, a, b: L.floor_divide(a, b), np.floor_divide,
-           domains={1: POS}, grad=False, distinct=True),
+    unary(
+        "isnan", lambda L, x: L.where(x > 0, x, float("nan")).isnan(), lambda x: x <= 0, grad=False
+    ),
+    unary(
+        "isinf", lambda L, x: L.where(x > 0, x, -float("inf")).isinf(), lambda x: x <= 0, grad=False
+    ),
+    unary(
+        "isfinite",
+        lambda L, x: L.where(x > 0, x, float("inf")).isfinite(),
+        lambda x: x > 0,
+        grad=False,
+    ),
+    binary(
+        "floor_divide",
+        lambda L, a, b: L.floor_divide(a, b),
+        np.floor_divide,
+        domains={1: POS},
+        grad=False,
+        distinct=True,
+    ),
 ]
 
 CASES_BY_OP = {case.op: case for case in CASES}
-PARAMS = [pytest.param(case, shapes, id=f"{case.op}-{'-'.join(map(str, shapes))}")
-          for case in CASES for shapes in case.shapes]
+PARAMS = [
+    pytest.param(case, shapes, id=f"{case.op}-{'-'.join(map(str, shapes))}")
+    for case in CASES
+    for shapes in case.shapes
+]
 
 
 def test_every_registered_op_has_a_row():
@@ -229,6 +352,7 @@ def test_forward_matches_numpy(case, shapes):
 
 def _numeric_grads(case, arrays, weights):
     """Central differences of sum(weights * f(inputs)) in float64, one input element at a time."""
+
     def objective(*xs):
         out = case.call(gg, *[gg.tensor(x, dtype=gg.float64) for x in xs])
         return float((out.numpy().astype(np.float64) * weights).sum())

@@ -1,70 +1,40 @@
-"""Reverse-mode automatic differentiation: backward, grad, custom Functions, gradcheck, grad mode."""
+"""Reverse-mode automatic differentiation: backward, grad, Functions, gradcheck, grad mode."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _tensor_ns, engine
+from .._backward import _as_list, _root_grads, backward
 from ..tensor import Tensor
 from .function import Function, FunctionCtx
-from .gradcheck import gradcheck, gradgradcheck
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import gradcheck, gradgradcheck
 
-__all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "no_grad",
-           "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled"]
-
-
-def _as_list(x) -> list:
-    if x is None:
-        return []
-    if isinstance(x, Tensor):
-        return [x]
-    return list(x)
-
-
-def _root_grads(outputs: list, grad_outputs: list, create_graph: bool, who: str) -> list:
-    """One gradient per output: given, or ones for a scalar output (torch's implicit gradient)."""
-    if grad_outputs and len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"{who}: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
-    grads = []
-    for i, out in enumerate(outputs):
-        g = grad_outputs[i] if grad_outputs else None
-        if not out.requires_grad:
-            raise RuntimeError(f"{who}: element {i} of tensors does not require grad and does not "
-                               f"have a grad_fn")
-        if g is None:
-            if out.numel() != 1:
-                raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs "
-                                   f"(output {i} has shape {tuple(out.shape)}); pass gradient=")
-            g = np.ones(out._data.shape, dtype=out._data.dtype)
-        else:
-            g_arr = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=out._data.dtype)
-            if g_arr.shape != out._data.shape:
-                raise RuntimeError(f"{who}: Mismatch in shape: grad_output[{i}] has a shape of "
-                                   f"{tuple(g_arr.shape)} and output[{i}] has a shape of "
-                                   f"{tuple(out.shape)}.")
-            if create_graph and isinstance(g, Tensor):
-                grads.append(g)
-                continue
-            g = g_arr.astype(out._data.dtype, copy=False)
-        grads.append(_tensor_ns.wrap(g) if create_graph else g)
-    return grads
+__all__ = [
+    "backward",
+    "grad",
+    "Function",
+    "FunctionCtx",
+    "gradcheck",
+    "gradgradcheck",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "is_grad_enabled",
+]
 
 
-def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
-             create_graph: bool = False, inputs=None) -> None:
-    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves they depend on."""
-    outputs = _as_list(tensors)
-    grads = _root_grads(outputs, _as_list(grad_tensors), create_graph, "backward")
-    if inputs is not None:
-        raise NotImplementedError("backward(inputs=...) is not supported; use autograd.grad")
-    engine.run_backward(outputs, grads, retain_graph=create_graph if retain_graph is None
-                        else retain_graph, create_graph=create_graph, tensor_ns=_tensor_ns)
-
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool | None = None,
-         materialize_grads: bool = False) -> tuple:
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple:
     """The gradients of ``outputs`` with respect to ``inputs``, returned rather than stored.
 
     >>> import graphgrad as gg
@@ -81,8 +51,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
             raise RuntimeError(f"grad: input {i} does not require grad")
     root_grads = _root_grads(outs, _as_list(grad_outputs), create_graph, "grad")
     captured = engine.run_backward(
-        outs, root_grads, retain_graph=create_graph if retain_graph is None else retain_graph,
-        create_graph=create_graph, tensor_ns=_tensor_ns, capture=ins,
+        outs,
+        root_grads,
+        retain_graph=create_graph if retain_graph is None else retain_graph,
+        create_graph=create_graph,
+        tensor_ns=_tensor_ns,
+        capture=ins,
     )
     result = []
     for i, (t, g) in enumerate(zip(ins, captured)):
@@ -90,9 +64,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
             if materialize_grads:
                 g = np.zeros(t._data.shape, t._data.dtype)
             elif not allow_unused:
-                raise RuntimeError(f"grad: One of the differentiated Tensors (input {i}, shape "
-                                   f"{tuple(t.shape)}) appears to not have been used in the "
-                                   f"graph. Set allow_unused=True if this is the desired behavior.")
+                raise RuntimeError(
+                    f"grad: One of the differentiated Tensors (input {i}, shape "
+                    f"{tuple(t.shape)}) appears to not have been used in the "
+                    f"graph. Set allow_unused=True if this is the desired behavior."
+                )
             else:
                 result.append(None)
                 continue

@@ -30,7 +30,9 @@ class _FunctionOp(Op):
     @classmethod
     def forward(cls, *args):
         *inputs, ctx = args
-        return cls.function.forward(ctx, *(wrap(a) if hasattr(a, "shape") else a for a in inputs))._data
+        return cls.function.forward(
+            ctx, *(wrap(a) if hasattr(a, "shape") else a for a in inputs)
+        )._data
 
     @classmethod
     def vjp(cls, ctx, g, *inputs):
@@ -44,8 +46,10 @@ class _FunctionOp(Op):
             _grad_mode.state.enabled = previous
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) != len(inputs):
-            raise RuntimeError(f"function {cls.function.__name__}Backward returned an incorrect "
-                               f"number of gradients (expected {len(inputs)}, got {len(grads)})")
+            raise RuntimeError(
+                f"function {cls.function.__name__}Backward returned an incorrect "
+                f"number of gradients (expected {len(inputs)}, got {len(grads)})"
+            )
         if first_order:
             return tuple(gr._data if isinstance(gr, Tensor) else gr for gr in grads)
         return grads
@@ -54,8 +58,11 @@ class _FunctionOp(Op):
 class _FunctionMeta(type):
     def __init__(cls, name, bases, namespace):
         super().__init__(name, bases, namespace)
-        cls._op = type(f"{name}Op", (_FunctionOp,), dict(
-            name=name, grad_fn_name=f"{name}Backward", function=cls))
+        cls._op = type(
+            f"{name}Op",
+            (_FunctionOp,),
+            dict(name=name, grad_fn_name=f"{name}Backward", function=cls),
+        )
 
 
 class Function(metaclass=_FunctionMeta):
@@ -96,7 +103,9 @@ class Function(metaclass=_FunctionMeta):
         finally:
             _grad_mode.state.enabled = previous
         if not isinstance(out, Tensor):
-            raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
+            raise TypeError(
+                f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}"
+            )
         if not (previous and any(needs)):
             return out
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)

@@ -1,4 +1,4 @@
-"""no_grad, enable_grad, set_grad_enabled: context managers and decorators over a thread-local flag."""
+"""no_grad, enable_grad, set_grad_enabled: context managers and decorators on a per-thread flag."""
 
 from __future__ import annotations
 

@@ -36,7 +36,9 @@ def _numerical_jacobians(fn, inputs, i, eps) -> list:
     finally:
         _grad_mode.state.enabled = previous
     n_out = len(columns[0]) if columns else len(_outputs(fn, inputs))
-    return [np.stack([col[o] for col in columns], axis=1) if columns else None for o in range(n_out)]
+    return [
+        np.stack([col[o] for col in columns], axis=1) if columns else None for o in range(n_out)
+    ]
 
 
 def _analytical_jacobians(fn, inputs, i, create_graph=False) -> list:
@@ -49,15 +51,27 @@ def _analytical_jacobians(fn, inputs, i, create_graph=False) -> list:
         for k in range(out.numel()):
             seed = np.zeros(out._data.size, dtype=out._data.dtype)
             seed[k] = 1
-            (g,) = grad(out, inputs[i], wrap(seed.reshape(out._data.shape)), retain_graph=True,
-                        allow_unused=True)
+            (g,) = grad(
+                out,
+                inputs[i],
+                wrap(seed.reshape(out._data.shape)),
+                retain_graph=True,
+                allow_unused=True,
+            )
             rows.append(np.zeros(inputs[i]._data.size) if g is None else g._data.reshape(-1))
         jacobians.append(np.array(rows, dtype=np.float64).reshape(out.numel(), inputs[i].numel()))
     return jacobians
 
 
-def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    func,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """Check ``func``'s gradients against float64 central differences, for every input that
     requires grad; on failure, name the output, the input and the worst element.
 
@@ -71,8 +85,10 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         if x._data.dtype != np.float64:
-            raise GradcheckError(f"gradcheck: input {i} is {x.dtype}; central differences need "
-                                 f"float64 inputs to be meaningful")
+            raise GradcheckError(
+                f"gradcheck: input {i} is {x.dtype}; central differences need "
+                f"float64 inputs to be meaningful"
+            )
         numerical = _numerical_jacobians(func, inputs, i, eps)
         analytical = _analytical_jacobians(func, inputs, i)
         for o, (num, ana) in enumerate(zip(numerical, analytical)):
@@ -81,18 +97,27 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
             bad = diff > atol + rtol * np.abs(num)
             if bad.any():
                 r, c = np.unravel_index(np.argmax(diff - (atol + rtol * np.abs(num))), diff.shape)
-                message = (f"Jacobian mismatch for output {o} with respect to input {i}: worst at "
-                           f"output element {r}, input element {c}: numerical {num[r, c]!r}, "
-                           f"analytical {ana[r, c]!r} ({int(bad.sum())} of {bad.size} elements "
-                           f"differ beyond atol={atol}, rtol={rtol})")
+                message = (
+                    f"Jacobian mismatch for output {o} with respect to input {i}: worst at "
+                    f"output element {r}, input element {c}: numerical {num[r, c]!r}, "
+                    f"analytical {ana[r, c]!r} ({int(bad.sum())} of {bad.size} elements "
+                    f"differ beyond atol={atol}, rtol={rtol})"
+                )
                 if raise_exception:
                     raise GradcheckError(message)
                 return False
     return True
 
 
-def gradgradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  raise_exception: bool = True) -> bool:
+def gradgradcheck(
+    func,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """gradcheck of the first derivative: checks second derivatives (``create_graph=True``)."""
     from . import grad
 
@@ -104,11 +129,17 @@ def gradgradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: 
         total = outs[0].sum()
         for o in outs[1:]:
             total = total + o.sum()
-        grads = grad(total, [x for x in xs if isinstance(x, Tensor) and x.requires_grad],
-                     create_graph=True, allow_unused=True, materialize_grads=True)
+        grads = grad(
+            total,
+            [x for x in xs if isinstance(x, Tensor) and x.requires_grad],
+            create_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+        )
         return tuple(grads)
 
     if not wrt:
         return True
-    return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol,
-                     raise_exception=raise_exception)
+    return gradcheck(
+        first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+    )

@@ -49,8 +49,8 @@ def register(cls: type[Op]) -> type[Op]:
 
 
 def shape_str(x) -> str:
-    shape = getattr(x, "shape", None)
-    return str(tuple(shape)) if shape is not None else repr(x)
+    dims = getattr(x, "shape", None)
+    return str(tuple(dims)) if dims is not None else repr(x)
 
 
 from . import elementwise, linalg, reduce, shape  # noqa: E402,F401  (registers the ops)

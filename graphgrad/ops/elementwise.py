@@ -125,7 +125,11 @@ class Where(Op):
     def vjp(ctx, g, cond, a, b):
         xp = ctx.xp
         _, need_a, need_b = ctx.needs_input_grad
-        return None, (xp.where(cond, g, 0.0) if need_a else None), (xp.where(cond, 0.0, g) if need_b else None)
+        return (
+            None,
+            (xp.where(cond, g, 0.0) if need_a else None),
+            (xp.where(cond, 0.0, g) if need_b else None),
+        )
 
     @staticmethod
     def error(cond, a, b):
@@ -174,10 +178,17 @@ class _Unary(Op):
 
 
 def _unary(name, grad_fn_name, forward, vjp, saves=True):
-    cls = type(name.title(), (_Unary,), dict(
-        name=name, grad_fn_name=grad_fn_name, saves=saves,
-        forward=staticmethod(forward), vjp=staticmethod(vjp),
-    ))
+    cls = type(
+        name.title(),
+        (_Unary,),
+        dict(
+            name=name,
+            grad_fn_name=grad_fn_name,
+            saves=saves,
+            forward=staticmethod(forward),
+            vjp=staticmethod(vjp),
+        ),
+    )
     return register(cls)
 
 
@@ -200,12 +211,12 @@ _unary("exp", "ExpBackward0", np.exp, lambda ctx, g, x: (g * ctx.out,))
 _unary("log", "LogBackward0", np.log, lambda ctx, g, x: (g / x,))
 _unary("log1p", "Log1PBackward0", np.log1p, lambda ctx, g, x: (g / (x + 1),))
 _unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (2 * ctx.out),))
-_unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out ** 3,))
+_unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out**3,))
 _unary("abs", "AbsBackward0", np.abs, lambda ctx, g, x: (g * ctx.xp.sign(x),))
 _unary("sign", "SignBackward0", np.sign, lambda ctx, g, x: (g * 0,), saves=False)
 _unary("sin", "SinBackward0", np.sin, lambda ctx, g, x: (g * ctx.xp.cos(x),))
 _unary("cos", "CosBackward0", np.cos, lambda ctx, g, x: (g * -ctx.xp.sin(x),))
-_unary("tan", "TanBackward0", np.tan, lambda ctx, g, x: (g * (1 + ctx.out ** 2),))
+_unary("tan", "TanBackward0", np.tan, lambda ctx, g, x: (g * (1 + ctx.out**2),))
 _unary("tanh", "TanhBackward0", np.tanh, lambda ctx, g, x: (g * (1 - ctx.out * ctx.out),))
 _unary("sigmoid", "SigmoidBackward0", _sigmoid, lambda ctx, g, x: (g * (1 - ctx.out) * ctx.out,))
 _unary("floor", "FloorBackward0", np.floor, lambda ctx, g, x: (g * 0,), saves=False)
@@ -225,10 +236,19 @@ def _no_grad(name, forward):
 
 
 for _name, _fn in [
-    ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
-    ("gt", np.greater), ("ge", np.greater_equal), ("logical_and", np.logical_and),
-    ("logical_or", np.logical_or), ("logical_xor", np.logical_xor),
-    ("logical_not", np.logical_not), ("isnan", np.isnan), ("isinf", np.isinf),
-    ("isfinite", np.isfinite), ("floor_divide", np.floor_divide),
+    ("eq", np.equal),
+    ("ne", np.not_equal),
+    ("lt", np.less),
+    ("le", np.less_equal),
+    ("gt", np.greater),
+    ("ge", np.greater_equal),
+    ("logical_and", np.logical_and),
+    ("logical_or", np.logical_or),
+    ("logical_xor", np.logical_xor),
+    ("logical_not", np.logical_not),
+    ("isnan", np.isnan),
+    ("isinf", np.isinf),
+    ("isfinite", np.isfinite),
+    ("floor_divide", np.floor_divide),
 ]:
     _no_grad(_name, _fn)

@@ -1,10 +1,19 @@
-"""The NumPy side of ``ctx.xp``: what a first-order vjp calls. The tensor side mirrors these names."""
+"""The NumPy side of ``ctx.xp``: what a first-order vjp calls; the tensor side mirrors its names."""
 
 import numpy as np
 
 from . import OPS
 
-exp, log, sin, cos, sqrt, sign, abs, tanh = np.exp, np.log, np.sin, np.cos, np.sqrt, np.sign, np.abs, np.tanh
+exp, log, sin, cos, sqrt, sign, abs, tanh = (
+    np.exp,
+    np.log,
+    np.sin,
+    np.cos,
+    np.sqrt,
+    np.sign,
+    np.abs,
+    np.tanh,
+)
 where = np.where
 reshape = np.reshape
 broadcast_to = np.broadcast_to

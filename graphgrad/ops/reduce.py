@@ -41,7 +41,6 @@ class Amax(Op):
 
     name, grad_fn_name = "amax", "AmaxBackward0"
     reduce = staticmethod(np.amax)
-    error = staticmethod(_axis_error)
 
     @classmethod
     def forward(cls, x, axis, keepdims):
@@ -103,10 +102,9 @@ class Prod(Op):
 
 def _product_of_others(x, axis):
     """For each element, the product of the other elements along ``axis``, without dividing."""
-    flat_axis = 0
     moved = np.moveaxis(x, axis, tuple(range(len(axis)))).reshape((-1,) + _kept_shape(x, axis))
-    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=flat_axis)
-    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=flat_axis)[::-1]
+    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=0)
+    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=0)[::-1]
     others = (left * right).reshape(tuple(x.shape[a] for a in axis) + _kept_shape(x, axis))
     return np.moveaxis(others, tuple(range(len(axis))), axis)
 
@@ -185,7 +183,7 @@ class _Arg(Op):
     @staticmethod
     def error(x, axis, keepdims):
         if x.size == 0:
-            return f"cannot take the arg-extremum of a tensor of shape {tuple(x.shape)} with no elements"
+            return f"cannot take the arg-extremum of an empty tensor of shape {tuple(x.shape)}"
         return _axis_error(x, axis)
 
 

@@ -1,4 +1,4 @@
-"""Shape primitives: views, broadcasting, indexing, joining. Their vjps only move gradient around."""
+"""Shape primitives: views, broadcasting, indexing, joining. Their vjps only move gradients."""
 
 import numpy as np
 
@@ -20,8 +20,12 @@ class Reshape(Op):
 
 
 # Same primitive, the names torch gives the node for each way of calling it.
-for _name, _grad_fn in [("unsqueeze", "UnsqueezeBackward0"), ("squeeze", "SqueezeBackward0"),
-                        ("flatten", "ViewBackward0"), ("view", "ViewBackward0")]:
+for _name, _grad_fn in [
+    ("unsqueeze", "UnsqueezeBackward0"),
+    ("squeeze", "SqueezeBackward0"),
+    ("flatten", "ViewBackward0"),
+    ("view", "ViewBackward0"),
+]:
     register(type(_name.title(), (Reshape,), dict(name=_name, grad_fn_name=_grad_fn)))
 
 
@@ -37,7 +41,9 @@ class Permute(Op):
 
     @staticmethod
     def error(x, dims):
-        return f"dims {tuple(dims)} are not a permutation of the {x.ndim} dimensions of {shape_str(x)}"
+        return (
+            f"dims {tuple(dims)} are not a permutation of the {x.ndim} dimensions of {shape_str(x)}"
+        )
 
 
 register(type("Transpose", (Permute,), dict(name="transpose", grad_fn_name="TransposeBackward0")))
@@ -73,7 +79,9 @@ class Repeat(Op):
 
     @staticmethod
     def error(x, reps):
-        return f"repeat sizes {tuple(reps)} are fewer than the {x.ndim} dimensions of {shape_str(x)}"
+        return (
+            f"repeat sizes {tuple(reps)} are fewer than the {x.ndim} dimensions of {shape_str(x)}"
+        )
 
 
 @register
@@ -99,8 +107,11 @@ class Getitem(Op):
 
 def _index_str(index):
     parts = index if isinstance(index, tuple) else (index,)
-    return "[" + ", ".join(f"array{shape_str(p)}" if isinstance(p, np.ndarray) else repr(p)
-                           for p in parts) + "]"
+    return (
+        "["
+        + ", ".join(f"array{shape_str(p)}" if isinstance(p, np.ndarray) else repr(p) for p in parts)
+        + "]"
+    )
 
 
 @register
@@ -141,7 +152,9 @@ class Gather(Op):
 
     @staticmethod
     def error(x, axis, index):
-        return f"index of shape {shape_str(index)} does not fit input {shape_str(x)} along dim {axis}"
+        return (
+            f"index of shape {shape_str(index)} does not fit input {shape_str(x)} along dim {axis}"
+        )
 
 
 @register
@@ -205,7 +218,9 @@ class Stack(Op):
     def vjp(ctx, g, *inputs):
         (axis,) = ctx.params
         lead = (slice(None),) * axis
-        return tuple(g[lead + (i,)] if need else None for i, need in enumerate(ctx.needs_input_grad))
+        return tuple(
+            g[lead + (i,)] if need else None for i, need in enumerate(ctx.needs_input_grad)
+        )
 
     @staticmethod
     def error(*args):
