@@ -94,7 +94,10 @@ def _factory(size, dtype, requires_grad, device, fill, default=_dtype.DEFAULT_FL
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """>>> import graphgrad as gg; gg.zeros(2, 3).shape
+    """A tensor of zeros; the size is given as numbers or as one tuple.
+
+    >>> import graphgrad as gg
+    >>> gg.zeros(2, 3).shape
     graphgrad.Size([2, 3])
     """
     return _factory(size, dtype, requires_grad, device, np.zeros)

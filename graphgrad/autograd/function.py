@@ -109,7 +109,6 @@ class Function(metaclass=_FunctionMeta):
         if not (previous and any(needs)):
             return out
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
-        versions = tuple(a._version if need else None for a, need in zip(args, needs))
         result = _new(out._data, True)
-        result.grad_fn = Node(cls._op, args, arrays, (ctx,), out._data, needs, versions)
+        result.grad_fn = Node(cls._op, args, arrays, (ctx,), out._data, needs)
         return result
