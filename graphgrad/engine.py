@@ -76,10 +76,10 @@ class Node:
         self.freed = False
 
     def name(self) -> str:
-        return self.op.grad_fn_name
+        return self.op.node_name(self.params)
 
     def __repr__(self) -> str:
-        return f"<{self.op.grad_fn_name} object at {id(self):#x}>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
     @property
     def next_functions(self) -> tuple:

@@ -901,8 +901,7 @@ class Tensor:
                 f"mean(): could not infer output dtype. Input dtype must be either a floating "
                 f"point or complex dtype. Got: {self.dtype.name.title()}"
             )
-        axes = _axes(dim, self.ndim, "mean")
-        return x.sum(dim, keepdim) / _count(self._data.shape, axes)
+        return apply(_OPS["mean"], (x,), (_axes(dim, self.ndim, "mean"), keepdim))
 
     def nansum(self, dim=None, keepdim: bool = False) -> Tensor:
         return where(self.isnan(), 0.0, self).sum(dim, keepdim)

@@ -127,6 +127,7 @@ CASES = [
         lambda x: x.sum((0, -1), keepdims=True),
         [((2, 3, 4),), ((1, 5),)],
     ),
+    OpCase("mean", lambda L, x: x.mean(dim=1), lambda x: x.mean(1), [((2, 3, 4),), ((1, 5),)]),
     OpCase(
         "amax",
         lambda L, x: x.amax(dim=1),

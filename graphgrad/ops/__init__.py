@@ -35,6 +35,11 @@ class Op:
     def vjp(ctx, grad, *inputs):
         raise NotImplementedError
 
+    @classmethod
+    def node_name(cls, params: tuple) -> str:
+        """The name torch gives this op's backward node; some ops name it by their arguments."""
+        return cls.grad_fn_name
+
     @staticmethod
     def error(*args) -> str | None:
         """Explain why ``forward(*args)`` failed, in terms of the op's arguments (shapes)."""

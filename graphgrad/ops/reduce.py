@@ -4,6 +4,8 @@
 ``dim`` (int, negative, tuple) before calling.
 """
 
+import math
+
 import numpy as np
 
 from . import Op, register
@@ -25,6 +27,10 @@ class Sum(Op):
     name, grad_fn_name, saves = "sum", "SumBackward1", False
     error = staticmethod(_axis_error)
 
+    @classmethod
+    def node_name(cls, params):
+        return "SumBackward0" if params[0] is None else "SumBackward1"
+
     @staticmethod
     def forward(x, axis, keepdims):
         return np.sum(x, axis=axis, keepdims=keepdims)
@@ -33,6 +39,27 @@ class Sum(Op):
     def vjp(ctx, g, x):
         axis, keepdims = ctx.params
         return (ctx.xp.broadcast_to(_unreduce(ctx.xp, g, x.shape, axis, keepdims), x.shape),)
+
+
+@register
+class Mean(Op):
+    name, grad_fn_name, saves = "mean", "MeanBackward1", False
+    error = staticmethod(_axis_error)
+
+    @classmethod
+    def node_name(cls, params):
+        return "MeanBackward0" if params[0] is None else "MeanBackward1"
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def vjp(ctx, g, x):
+        axis, keepdims = ctx.params
+        count = math.prod(x.shape) if axis is None else math.prod(x.shape[a] for a in axis)
+        g = _unreduce(ctx.xp, g, x.shape, axis, keepdims)
+        return (ctx.xp.broadcast_to(g, x.shape) / count,)
 
 
 @register

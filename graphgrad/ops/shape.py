@@ -91,6 +91,14 @@ class Getitem(Op):
 
     name, grad_fn_name, saves = "getitem", "IndexBackward0", False
 
+    @classmethod
+    def node_name(cls, params):
+        index, advanced = params
+        if advanced:
+            return "IndexBackward0"
+        parts = index if isinstance(index, tuple) else (index,)
+        return "SelectBackward0" if any(isinstance(p, int) for p in parts) else "SliceBackward0"
+
     @staticmethod
     def forward(x, index, advanced):
         return x[index]
