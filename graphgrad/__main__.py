@@ -15,16 +15,18 @@ import graphgrad as gg
 def branch_and_merge() -> None:
     """Seed 003: u = ax + b feeds v twice (directly and through h = u^2); gradients add up."""
     print("Seed 003 - branch and merge, two steps of gradient descent (lambda = eta = 0.1)")
-    params = {name: gg.tensor(value, dtype=gg.float64, requires_grad=True)
-              for name, value in dict(a=1.0, b=0.0, c=1.0, d=0.0).items()}
+    params = {
+        name: gg.tensor(value, dtype=gg.float64, requires_grad=True)
+        for name, value in dict(a=1.0, b=0.0, c=1.0, d=0.0).items()
+    }
     a, b, c, d = params.values()
     for step, x in enumerate((2.0, 0.0), start=1):
         u = a * x + b
-        h = u ** 2
+        h = u**2
         v = c * h + u + d
         v.retain_grad()
         p = 1 / (1 + v)
-        J = (p - 1.0) ** 2 + 0.1 / 2 * (a ** 2 + c ** 2)
+        J = (p - 1.0) ** 2 + 0.1 / 2 * (a**2 + c**2)
         J.backward()
         grads = "  ".join(f"dJ/d{n}={t.grad.item():+.6f}" for n, t in params.items())
         print(f"  step {step}: x={x:g}  J={J.item():.6f}  delta={v.grad.item():+.6f}  {grads}")
@@ -40,8 +42,10 @@ def linear_node() -> None:
     x, w, b = (gg.tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
     z = x * w + b
     z.backward()
-    print(f"\nSeed 001 - z = x*w + b at x=2, w=3, b=1: z={z.item():g}  dz/dx={x.grad.item():g}  "
-          f"dz/dw={w.grad.item():g}  dz/db={b.grad.item():g}")
+    print(
+        f"\nSeed 001 - z = x*w + b at x=2, w=3, b=1: z={z.item():g}  dz/dx={x.grad.item():g}  "
+        f"dz/dw={w.grad.item():g}  dz/db={b.grad.item():g}"
+    )
 
 
 def line_fit() -> None:
@@ -57,8 +61,10 @@ def line_fit() -> None:
             w.sub_(0.1 * w.grad)
             b.sub_(0.1 * b.grad)
         w.grad = b.grad = None
-    print(f"         fit of f(x) = 3x + 7 from w=-2, b=15 (300 steps): w={w.item():.6f}  "
-          f"b={b.item():.6f}  loss={loss.item():.2e}")
+    print(
+        f"         fit of f(x) = 3x + 7 from w=-2, b=15 (300 steps): w={w.item():.6f}  "
+        f"b={b.item():.6f}  loss={loss.item():.2e}"
+    )
 
 
 def tanh_log_example() -> None:
@@ -69,7 +75,7 @@ def tanh_log_example() -> None:
     s = math.sin(2.0)
     q = 1 + 6 / s
     outer = (1 - f.item() ** 2) / q
-    by_hand = (outer * 6 / s, outer * -6 * math.cos(2.0) / s ** 2, outer * 2 / s)
+    by_hand = (outer * 6 / s, outer * -6 * math.cos(2.0) / s**2, outer * 2 / s)
     print(f"\nSeed 004 - f = tanh(ln(1 + z*2x/sin y)) at (1, 2, 3): f={f.item():.6f}")
     for name, t, hand in zip("xyz", (x, y, z), by_hand):
         print(f"  df/d{name} = {t.grad.item():+.10f}   (by hand {hand:+.10f})")
@@ -81,8 +87,10 @@ def main() -> None:
     linear_node()
     line_fit()
     tanh_log_example()
-    print(f"\ndone in {time.perf_counter() - start:.2f} s - run the tests with: "
-          f"pip install -e '.[test]' && python -m pytest")
+    print(
+        f"\ndone in {time.perf_counter() - start:.2f} s - run the tests with: "
+        f"pip install -e '.[test]' && python -m pytest"
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,6 @@ class dtype:
     def __repr__(self) -> str:
         return f"graphgrad.{self.name}"
 
-    def __reduce__(self):
-        return self.name
-
 
 float16 = dtype("float16", np.float16)
 float32 = dtype("float32", np.float32)

@@ -55,7 +55,9 @@ def expand_dims(x, axes):
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors Tensor.sum
-    return apply(OPS["sum"], (x,), (axis if axis is None else tuple(axis), keepdims))
+    if axis is not None:
+        axis = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    return apply(OPS["sum"], (x,), (axis, keepdims))
 
 
 def sum_to(x, shape):

@@ -34,8 +34,19 @@ def mark_modified(tensor) -> None:
     fails loudly instead of computing a wrong gradient."""
     _clock[0] += 1
     tensor._version = _clock[0]
+    base = getattr(tensor, "_base", None)
+    if base is not None:  # an alias made by detach(): the memory it shares changed too
+        base._version = _clock[0]
     if tensor.grad_fn is not None:
         tensor.grad_fn.stamp = -1  # the node's own output changed
+
+
+def _storage_version(x) -> int:
+    """When x's memory last changed in place, through x or through an alias of it."""
+    if not hasattr(x, "_version"):
+        return 0  # a constant
+    base = getattr(x, "_base", None)
+    return x._version if base is None else max(x._version, base._version)
 
 
 class Node:
@@ -76,7 +87,7 @@ class Node:
         self.freed = False
 
     def name(self) -> str:
-        return self.op.node_name(self.params)
+        return self.op.node_name(self)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
@@ -110,7 +121,7 @@ class Node:
                 f"computed."
             )
         for i, x in enumerate(self.inputs):
-            if getattr(x, "_version", 0) > self.stamp:
+            if _storage_version(x) > self.stamp:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified by "
                     f"an inplace operation: input {i} of {op.grad_fn_name} (shape "
@@ -299,9 +310,11 @@ class _Pass:
         return as_tensor if self.create_graph else as_tensor._data
 
     def _finish(self):
-        for leaf, g in self.leaf_grads.values():
+        """Leaves get their summed gradient, after their hooks: into ``.grad``, or captured."""
+        for entry in self.leaf_grads.values():
+            leaf, g = entry
             if leaf._hooks is not None:
-                g = self._run_hooks(leaf._hooks, g)
+                entry[1] = g = self._run_hooks(leaf._hooks, g)
             if self.capture is None:
                 self._accumulate(leaf, g)
         if self.capture is None:

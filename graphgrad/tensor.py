@@ -38,6 +38,8 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
             needs.append(False)
     try:
         out = op.forward(*arrays, *params)
+    except Warning:  # a NumPy warning that the user turned into an error: theirs to see
+        raise
     except Exception as exc:  # NumPy's message names neither the op nor the shapes
         raise _op_error(op, arrays, params, exc) from None
     if type(out) is not _ndarray:
@@ -122,7 +124,17 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "_hooks", "__weakref__")
+    # _base is set only on aliases made by detach(): the tensor whose memory they share.
+    __slots__ = (
+        "_data",
+        "_requires_grad",
+        "grad",
+        "grad_fn",
+        "_version",
+        "_hooks",
+        "_base",
+        "__weakref__",
+    )
     __array_ufunc__ = None  # NumPy defers to our reflected operators: array + tensor is a tensor
     __array_priority__ = 1000
 
@@ -185,10 +197,6 @@ class Tensor:
     def mT(self) -> Tensor:  # noqa: N802
         return self.transpose(-2, -1)
 
-    @property
-    def is_floating_point_dtype(self) -> bool:
-        return self._data.dtype.kind == "f"
-
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
@@ -232,8 +240,9 @@ class Tensor:
         return self._data if dtype is None else self._data.astype(dtype)
 
     def detach(self) -> Tensor:
+        """The same memory, outside any graph; an in-place change to either is seen by backward."""
         t = _new(self._data, False)
-        t._version = self._version
+        t._base = getattr(self, "_base", self)
         return t
 
     def detach_(self) -> Tensor:
@@ -703,14 +712,10 @@ class Tensor:
     def clamp(self, min=None, max=None) -> Tensor:  # noqa: A002 - torch's argument names
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        lo, hi = _bound(min, self), _bound(max, self)
         x = self
-        if (
-            any(isinstance(b, (builtins.float, np.floating)) for b in (lo, hi))
-            and x.dtype.is_floating_point is False
-        ):
-            x = x.to(_dtype.float32)
-        return apply(_OPS["clamp"], (x, lo, hi))
+        if x._data.dtype.kind != "f" and any(isinstance(b, builtins.float) for b in (min, max)):
+            x = _cast(x, _dtype.DEFAULT_FLOAT)
+        return apply(_OPS["clamp"], (x, _bound(min, x), _bound(max, x)))
 
     clip = clamp
 
@@ -763,11 +768,10 @@ class Tensor:
     def squeeze(self, dim=None) -> Tensor:
         shape = self._data.shape
         if dim is None:
-            new = tuple(n for n in shape if n != 1)
-        else:
-            dims = _axes(dim, self.ndim, "squeeze") or ()
-            new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
-        return _reshape("squeeze", self, new)
+            return _reshape("squeeze", self, tuple(n for n in shape if n != 1))
+        dims = _axes(dim, self.ndim, "squeeze") or ()
+        new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
+        return _reshape("squeeze_dims" if isinstance(dim, tuple) else "squeeze_dim", self, new)
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = _dim(dim, self.ndim + 1, "unsqueeze")
@@ -951,11 +955,11 @@ class Tensor:
 
     def softmax(self, dim: int, dtype=None) -> Tensor:
         x = self if dtype is None else self.to(dtype)
-        return apply(_OPS["softmax"], (x,), (_dim(dim, self.ndim, "softmax"),))
+        return apply(_OPS["softmax"], (x,), (_softmax_axis(dim, self.ndim, "softmax"),))
 
     def log_softmax(self, dim: int, dtype=None) -> Tensor:
         x = self if dtype is None else self.to(dtype)
-        return apply(_OPS["log_softmax"], (x,), (_dim(dim, self.ndim, "log_softmax"),))
+        return apply(_OPS["log_softmax"], (x,), (_softmax_axis(dim, self.ndim, "log_softmax"),))
 
     def norm(self, p=2, dim=None, keepdim: bool = False) -> Tensor:
         if p == "fro" or p == 2:
@@ -1182,10 +1186,11 @@ def _float_unary(name: str, x: Tensor) -> Tensor:
     return _apply_unary(_OPS[name], x)
 
 
-def _bound(b, x):
+def _bound(b, x: Tensor):
+    """A clamp bound as the op takes it: None, a number, or an array of x's dtype."""
     if b is None or isinstance(b, (builtins.int, builtins.float)):
         return b
-    return _array_of(b).astype(x._data.dtype, copy=False) if hasattr(_array_of(b), "astype") else b
+    return np.asarray(_array_of(b)).astype(x._data.dtype, copy=False)
 
 
 def _dim(dim, ndim: int, op: str) -> int:
@@ -1199,6 +1204,11 @@ def _dim(dim, ndim: int, op: str) -> int:
             f"[{-n}, {n - 1}], but got {dim})"
         )
     return builtins.int(dim) % n if ndim else 0
+
+
+def _softmax_axis(dim, ndim: int, op: str):
+    axis = _dim(dim, ndim, op)
+    return axis if ndim else None  # a 0-d tensor is its own (only) element
 
 
 def _axes(dim, ndim: int, op: str):
@@ -1328,29 +1338,11 @@ def matmul(a, b) -> Tensor:
     """
     a = a if isinstance(a, Tensor) else _as_tensor_like(a, b)
     b = b if isinstance(b, Tensor) else _as_tensor_like(b, a)
-    if a.ndim == 0 or b.ndim == 0:
+    if a._data.dtype != b._data.dtype:
         raise RuntimeError(
-            f"matmul: both arguments need at least 1 dimension, got shapes "
-            f"{tuple(a.shape)} and {tuple(b.shape)}"
+            f"matmul: expected both tensors to have the same dtype, got {a.dtype} and {b.dtype}"
         )
-    if a._data.dtype is not b._data.dtype:
-        if a._data.dtype != b._data.dtype:
-            raise RuntimeError(
-                f"matmul: expected both tensors to have the same dtype, got {a.dtype} and {b.dtype}"
-            )
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    if a2._data.shape[-1] != b2._data.shape[-2]:
-        raise RuntimeError(
-            f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions differ "
-            f"({a2._data.shape[-1]} != {b2._data.shape[-2]})"
-        )
-    out = apply(_OPS["matmul"], (a2, b2))
-    if a.ndim == 1:
-        out = out.squeeze(-2)
-    if b.ndim == 1:
-        out = out.squeeze(-1)
-    return out
+    return apply(_OPS["matmul"], (a, b))
 
 
 def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names

@@ -179,7 +179,10 @@ CASES = [
     OpCase("reshape", lambda L, x: x.reshape(4, -1), lambda x: x.reshape(4, -1), [((2, 6),)]),
     OpCase("view", lambda L, x: x.view(3, 4), lambda x: x.reshape(3, 4), [((2, 6),)]),
     OpCase("flatten", lambda L, x: x.flatten(1), lambda x: x.reshape(2, -1), [((2, 3, 2),)]),
-    OpCase("squeeze", lambda L, x: x.squeeze(1), lambda x: x.squeeze(1), [((3, 1, 2),)]),
+    OpCase("squeeze", lambda L, x: x.squeeze(), lambda x: x.squeeze(), [((3, 1, 2),), ((1,),)]),
+    OpCase("squeeze_dim", lambda L, x: x.squeeze(1), lambda x: x.squeeze(1), [((3, 1, 2),)]),
+    OpCase("squeeze_dims", lambda L, x: x.squeeze((0, 2)), lambda x: x.squeeze((0, 2)),
+           [((1, 3, 1),)]),
     OpCase("unsqueeze", lambda L, x: x.unsqueeze(-1), lambda x: x[..., None], [((3, 2),), ((),)]),
     OpCase(
         "permute", lambda L, x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)]

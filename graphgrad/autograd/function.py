@@ -14,9 +14,18 @@ class FunctionCtx:
     def __init__(self, needs_input_grad: tuple) -> None:
         self.needs_input_grad = needs_input_grad
         self.saved_tensors: tuple = ()
+        self.output = None  # what forward returned, as computed (not connected to the graph)
 
     def save_for_backward(self, *tensors) -> None:
         self.saved_tensors = tensors
+
+    def with_output(self, connected) -> FunctionCtx:
+        """A copy in which a saved output is replaced by ``connected``, a version of it that is
+        part of the graph, so that a second derivative flows through it as in torch."""
+        copy = FunctionCtx(self.needs_input_grad)
+        copy.__dict__.update(self.__dict__)
+        copy.saved_tensors = tuple(connected if t is self.output else t for t in self.saved_tensors)
+        return copy
 
     def mark_non_differentiable(self, *tensors) -> None:
         pass  # the single output of a graphgrad Function is always differentiable
@@ -29,15 +38,18 @@ class _FunctionOp(Op):
 
     @classmethod
     def forward(cls, *args):
+        """Forward again on arrays, with a scratch ctx: used to reconnect a saved output."""
         *inputs, ctx = args
-        return cls.function.forward(
-            ctx, *(wrap(a) if hasattr(a, "shape") else a for a in inputs)
-        )._data
+        scratch = FunctionCtx(ctx.needs_input_grad)
+        tensors = (wrap(a) if hasattr(a, "shape") else a for a in inputs)
+        return cls.function.forward(scratch, *tensors)._data
 
     @classmethod
     def vjp(cls, ctx, g, *inputs):
         (fctx,) = ctx.params
         first_order = not isinstance(g, Tensor)
+        if not first_order and any(t is fctx.output for t in fctx.saved_tensors):
+            fctx = fctx.with_output(ctx.out)  # the output, recomputed as part of the graph
         previous = _grad_mode.state.enabled
         _grad_mode.state.enabled = not first_order
         try:
@@ -108,6 +120,7 @@ class Function(metaclass=_FunctionMeta):
             )
         if not (previous and any(needs)):
             return out
+        ctx.output = out
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
         result = _new(out._data, True)
         result.grad_fn = Node(cls._op, args, arrays, (ctx,), out._data, needs)

@@ -36,7 +36,7 @@ class Op:
         raise NotImplementedError
 
     @classmethod
-    def node_name(cls, params: tuple) -> str:
+    def node_name(cls, node) -> str:
         """The name torch gives this op's backward node; some ops name it by their arguments."""
         return cls.grad_fn_name
 

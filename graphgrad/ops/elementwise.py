@@ -31,6 +31,10 @@ class Sub(_Binary):
     name, grad_fn_name, saves = "sub", "SubBackward0", False
     forward = staticmethod(np.subtract)
 
+    @classmethod
+    def node_name(cls, node):
+        return "SubBackward0" if hasattr(node.inputs[0], "grad_fn") else "RsubBackward1"
+
     @staticmethod
     def vjp(ctx, g, a, b):
         return g, (-g if ctx.needs_input_grad[1] else None)
@@ -77,6 +81,10 @@ class Pow(_Binary):
 
     name, grad_fn_name = "pow", "PowBackward1"
     forward = staticmethod(np.power)
+
+    @classmethod
+    def node_name(cls, node):
+        return "PowBackward1" if hasattr(node.inputs[0], "grad_fn") else "PowBackward2"
 
     @staticmethod
     def vjp(ctx, g, a, b):

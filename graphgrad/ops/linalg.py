@@ -1,5 +1,5 @@
-"""Matrix product. The primitive takes operands of two or more dimensions; the tensor layer turns
-torch's 1-D cases (vector @ matrix, matrix @ vector, dot) into these by adding and removing axes."""
+"""Matrix product with NumPy's (and torch's) rules: 1-D operands are vectors, leading dimensions
+are batch dimensions and broadcast."""
 
 import numpy as np
 
@@ -11,17 +11,43 @@ class Matmul(Op):
     name, grad_fn_name = "matmul", "MmBackward0"
     forward = staticmethod(np.matmul)
 
+    @classmethod
+    def node_name(cls, node):
+        a, b = node.arrays
+        names = {
+            (1, 1): "DotBackward0",
+            (2, 1): "MvBackward0",
+            (2, 2): "MmBackward0",
+            (1, 2): "SqueezeBackward4",
+        }
+        return names.get((a.ndim, b.ndim), "UnsafeViewBackward0")
+
     @staticmethod
     def vjp(ctx, g, a, b):
         xp = ctx.xp
         need_a, need_b = ctx.needs_input_grad
-        ga = g @ xp.matrix_transpose(b) if need_a else None
-        gb = xp.matrix_transpose(a) @ g if need_b else None
-        return ga, gb  # batch dimensions that were broadcast are summed away by the engine
+        a2, b2, g2 = a, b, g
+        if a.ndim == 1 or b.ndim == 1:
+            # Work in the matrix form: a vector a is a (1, k) matrix, a vector b a (k, 1) one.
+            a2 = a if a.ndim > 1 else xp.reshape(a, (1, a.shape[0]))
+            b2 = b if b.ndim > 1 else xp.reshape(b, (b.shape[0], 1))
+            batch = np.broadcast_shapes(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
+            g2 = xp.reshape(g, batch + (a2.shape[-2], b2.shape[-1]))
+        ga = gb = None
+        if need_a:
+            ga = g2 @ xp.matrix_transpose(b2)  # (..., m, k); for a vector m is 1 and is summed away
+        if need_b:
+            gb = xp.matrix_transpose(a2) @ g2
+            if b.ndim == 1:
+                gb = xp.reshape(gb, tuple(gb.shape[:-1]))  # drop the n = 1 column
+        return ga, gb  # broadcast batch dimensions are summed away by the engine
 
     @staticmethod
     def error(a, b):
         shapes = f"{tuple(a.shape)} @ {tuple(b.shape)}"
-        if a.shape[-1] != b.shape[-2]:
-            return f"{shapes}: inner dimensions differ ({a.shape[-1]} != {b.shape[-2]})"
+        if a.ndim == 0 or b.ndim == 0:
+            return f"{shapes}: both arguments need at least 1 dimension"
+        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if a.shape[-1] != inner_b:
+            return f"{shapes}: inner dimensions differ ({a.shape[-1]} != {inner_b})"
         return f"{shapes}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast"

@@ -5,6 +5,7 @@
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -28,8 +29,8 @@ class Sum(Op):
     error = staticmethod(_axis_error)
 
     @classmethod
-    def node_name(cls, params):
-        return "SumBackward0" if params[0] is None else "SumBackward1"
+    def node_name(cls, node):
+        return "SumBackward0" if node.params[0] is None else "SumBackward1"
 
     @staticmethod
     def forward(x, axis, keepdims):
@@ -47,11 +48,15 @@ class Mean(Op):
     error = staticmethod(_axis_error)
 
     @classmethod
-    def node_name(cls, params):
-        return "MeanBackward0" if params[0] is None else "MeanBackward1"
+    def node_name(cls, node):
+        return "MeanBackward0" if node.params[0] is None else "MeanBackward1"
 
     @staticmethod
     def forward(x, axis, keepdims):
+        if x.size == 0:  # torch's nan for an empty mean, without NumPy's warnings
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.mean(x, axis=axis, keepdims=keepdims)
         return np.mean(x, axis=axis, keepdims=keepdims)
 
     @staticmethod

@@ -23,10 +23,14 @@ class Reshape(Op):
 for _name, _grad_fn in [
     ("unsqueeze", "UnsqueezeBackward0"),
     ("squeeze", "SqueezeBackward0"),
+    ("squeeze_dim", "SqueezeBackward1"),
+    ("squeeze_dims", "SqueezeBackward2"),
     ("flatten", "ViewBackward0"),
     ("view", "ViewBackward0"),
 ]:
-    register(type(_name.title(), (Reshape,), dict(name=_name, grad_fn_name=_grad_fn)))
+    register(
+        type(_name.title().replace("_", ""), (Reshape,), dict(name=_name, grad_fn_name=_grad_fn))
+    )
 
 
 @register
@@ -92,8 +96,8 @@ class Getitem(Op):
     name, grad_fn_name, saves = "getitem", "IndexBackward0", False
 
     @classmethod
-    def node_name(cls, params):
-        index, advanced = params
+    def node_name(cls, node):
+        index, advanced = node.params
         if advanced:
             return "IndexBackward0"
         parts = index if isinstance(index, tuple) else (index,)
@@ -239,6 +243,11 @@ class Stack(Op):
 @register
 class Cast(Op):
     name, grad_fn_name, saves = "cast", "ToCopyBackward0", False
+
+    @classmethod
+    def node_name(cls, node):
+        same = node.params[0] == node.arrays[0].dtype
+        return "CloneBackward0" if same else "ToCopyBackward0"
 
     @staticmethod
     def forward(x, np_dtype):
