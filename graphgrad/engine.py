@@ -23,10 +23,13 @@ from .ops import numpy_ns
 
 _sequence = itertools.count()
 _ndarray = _np.ndarray
-_OWNED_REFCOUNT = 5
+_OWNED_REFCOUNT = 4
 
 
 _clock = [0]  # in-place modifications so far; a tensor's _version is the clock at its last one
+# A node's stamp is the clock at its creation, or one of these:
+_OUTPUT_CHANGED = -1  # its output tensor was modified in place
+_FREED = -2  # a backward pass without retain_graph released it
 
 
 def mark_modified(tensor) -> None:
@@ -37,8 +40,8 @@ def mark_modified(tensor) -> None:
     base = getattr(tensor, "_base", None)
     if base is not None:  # an alias made by detach(): the memory it shares changed too
         base._version = _clock[0]
-    if tensor.grad_fn is not None:
-        tensor.grad_fn.stamp = -1  # the node's own output changed
+    if tensor.grad_fn is not None and tensor.grad_fn.stamp != _FREED:
+        tensor.grad_fn.stamp = _OUTPUT_CHANGED
 
 
 def _storage_version(x) -> int:
@@ -55,6 +58,7 @@ class Node:
     The node holds its inputs (tensors or constants) and their arrays, but never its output
     tensor, so no reference cycle keeps a graph alive. ``stamp`` is the in-place clock at
     creation: while the clock has not moved, nothing the node saved can have changed.
+    Nodes are made by :func:`record`.
     """
 
     __slots__ = (
@@ -68,23 +72,9 @@ class Node:
         "stamp",
         "pre_hooks",
         "retained",
-        "freed",
         "__weakref__",
     )
     xp = numpy_ns  # first-order vjps compute on arrays
-
-    def __init__(self, op, inputs, arrays, params, out, needs_input_grad):
-        self.op = op
-        self.inputs = inputs
-        self.arrays = arrays
-        self.params = params
-        self.out = out
-        self.needs_input_grad = needs_input_grad
-        self.seq = next(_sequence)
-        self.stamp = _clock[0]
-        self.pre_hooks = None
-        self.retained = None
-        self.freed = False
 
     def name(self) -> str:
         return self.op.node_name(self)
@@ -103,7 +93,7 @@ class Node:
     def check_saved(self) -> None:
         """Raise if what the vjp reads was freed by an earlier backward or changed in place."""
         op = self.op
-        if self.freed and op.saves:
+        if self.stamp == _FREED and op.saves:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or directly access saved "
                 f"tensors after they have already been freed) at {op.grad_fn_name}. Saved "
@@ -112,9 +102,9 @@ class Node:
                 f"graph a second time or if you need to access saved tensors after calling "
                 f"backward."
             )
-        if self.stamp == _clock[0] or not op.saves:
+        if self.stamp in (_clock[0], _FREED) or not op.saves:
             return
-        if self.stamp == -1:
+        if self.stamp == _OUTPUT_CHANGED:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: the output of {op.grad_fn_name} was changed after it was "
@@ -127,6 +117,26 @@ class Node:
                     f"an inplace operation: input {i} of {op.grad_fn_name} (shape "
                     f"{tuple(x.shape)}) was changed after {op.grad_fn_name} saved it."
                 )
+
+
+_new_node = object.__new__
+
+
+def record(op, inputs, arrays, params, out, needs_input_grad) -> Node:
+    """The one constructor of a Node (a plain function: cheaper than calling a class, and every
+    recorded op comes here)."""
+    node = _new_node(Node)
+    node.op = op
+    node.inputs = inputs
+    node.arrays = arrays
+    node.params = params
+    node.out = out
+    node.needs_input_grad = needs_input_grad
+    node.seq = next(_sequence)
+    node.stamp = _clock[0]
+    node.pre_hooks = None
+    node.retained = None
+    return node
 
 
 class HigherOrderCtx:
@@ -171,7 +181,9 @@ def run_backward(roots, root_grads, *, retain_graph, create_graph, tensor_ns, ca
     previous = _grad_mode.state.enabled
     _grad_mode.state.enabled = create_graph
     try:
-        return _Pass(roots, root_grads, retain_graph, create_graph, tensor_ns, capture).run()
+        backward_pass = _Pass(roots, root_grads, retain_graph, create_graph, tensor_ns, capture)
+        backward_pass.run()
+        return backward_pass.finish()  # after run() returns, so no frame of it holds a gradient
     finally:
         _grad_mode.state.enabled = previous
 
@@ -228,35 +240,37 @@ class _Pass:
         else:
             entry[1] = entry[1] + g
 
-    def run(self):
+    def run(self) -> None:
         deps, buffers, captured_nodes = self.deps, self.buffers, self.captured_nodes
         create_graph, retain_graph = self.create_graph, self.retain_graph
         ready = [(-node.seq, node) for node, count in deps.items() if count == 0]
         heapq.heapify(ready)
         pop, push = heapq.heappop, heapq.heappush
-        while ready:
-            node = pop(ready)[1]
+        following = None  # a chain's next node: when it is the only ready one, skip the heap
+        while ready or following is not None:
+            if following is not None:
+                node, following = following, None
+            else:
+                node = pop(ready)[1]
             g = buffers.pop(node, None)
             if g is None:  # nothing reached this node: every path to it carried no gradient
                 grads = (None,) * len(node.inputs)
             else:
-                if (
-                    node.pre_hooks is not None
-                    or node.retained is not None
-                    or node in captured_nodes
-                ):
+                if node.pre_hooks is not None or (captured_nodes and node in captured_nodes):
                     g = self._observe(node, g)
-                if node.freed or node.stamp != _clock[0]:
+                if node.stamp != _clock[0]:
                     node.check_saved()
                 if create_graph:
                     grads = node.op.vjp(HigherOrderCtx(node, self.ns), g, *node.inputs)
                 else:
                     grads = node.op.vjp(node, g, *node.arrays)
-            for x, arr, need, gi in zip(node.inputs, node.arrays, node.needs_input_grad, grads):
+            for x, need, gi in zip(node.inputs, node.needs_input_grad, grads):
                 if not need:
                     continue
-                if gi is not None and (gi.shape != arr.shape or gi.dtype != arr.dtype):
-                    gi = self._fit(node, arr, gi)
+                if gi is not None:
+                    data = x._data
+                    if gi.shape != data.shape or gi.dtype != data.dtype:
+                        gi = self._fit(node, data, gi)
                 child = x.grad_fn
                 if child is None:
                     if gi is not None:
@@ -267,11 +281,17 @@ class _Pass:
                 count = deps[child] - 1
                 deps[child] = count
                 if count == 0:
-                    push(ready, (-child.seq, child))
+                    if following is not None:
+                        push(ready, (-following.seq, following))
+                        push(ready, (-child.seq, child))
+                        following = None
+                    elif ready:
+                        push(ready, (-child.seq, child))
+                    else:
+                        following = child
             if not retain_graph:
-                node.freed = True  # what only backward needed goes, as torch frees saved tensors
+                node.stamp = _FREED  # what only backward needed goes, as torch frees saved tensors
                 node.out = None
-        return self._finish()
 
     def _observe(self, node: Node, g):
         """Hooks, retain_grad and autograd.grad's captures see a node's summed gradient."""
@@ -309,20 +329,22 @@ class _Pass:
                 as_tensor = result
         return as_tensor if self.create_graph else as_tensor._data
 
-    def _finish(self):
+    def finish(self):
         """Leaves get their summed gradient, after their hooks: into ``.grad``, or captured."""
-        for entry in self.leaf_grads.values():
-            leaf, g = entry
-            if leaf._hooks is not None:
-                entry[1] = g = self._run_hooks(leaf._hooks, g)
-            if self.capture is None:
-                self._accumulate(leaf, g)
-        if self.capture is None:
-            return None
-        for i, t in enumerate(self.capture):
-            if t.grad_fn is None and id(t) in self.leaf_grads:
-                self.captured[i] = self.leaf_grads[id(t)][1]
-        return self.captured
+        if self.capture is not None:
+            for i, t in enumerate(self.capture):
+                entry = self.leaf_grads.get(id(t)) if t.grad_fn is None else None
+                if entry is not None:
+                    self.captured[i] = self._leaf_hooks(*entry)
+            return self.captured
+        leaf_grads = self.leaf_grads
+        while leaf_grads:
+            leaf, g = leaf_grads.popitem()[1]  # popped: the dict no longer holds the gradient
+            self._accumulate(leaf, self._leaf_hooks(leaf, g))
+        return None
+
+    def _leaf_hooks(self, leaf, g):
+        return g if leaf._hooks is None else self._run_hooks(leaf._hooks, g)
 
     def _accumulate(self, tensor, g) -> None:
         """Add g into tensor.grad: in place in first-order mode (as torch), out of place when the
@@ -339,11 +361,13 @@ class _Pass:
 
 def _owned(g):
     """The gradient itself when nothing else can see it, else a copy: a vjp may hand the same
-    array to several inputs (``add`` does), and ``.grad`` must not alias another gradient."""
+    array to several inputs (``add`` does), and ``.grad`` must not alias another gradient.
+    PyTorch decides the same way, by reference count."""
     if type(g) is not _ndarray or not g.flags.owndata or not g.flags.writeable:
         return _np.array(g)
-    # References: the caller's argument, this frame's ``g`` and getrefcount's own argument,
-    # plus the leaf_grads entry holding it. Any more means someone else shares it.
+    # Expected references: finish()'s ``g``, _accumulate's ``g``, this frame's ``g`` and
+    # getrefcount's argument. Any more (another leaf's entry, a retained .grad, a user's
+    # gradient= tensor) means someone else can see this array.
     if sys.getrefcount(g) > _OWNED_REFCOUNT:
         return g.copy()
     return g

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import _grad_mode
-from ..engine import Node
+from ..engine import record
 from ..ops import Op
 from ..tensor import Tensor, _new, wrap
 
@@ -123,5 +123,5 @@ class Function(metaclass=_FunctionMeta):
         ctx.output = out
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
         result = _new(out._data, True)
-        result.grad_fn = Node(cls._op, args, arrays, (ctx,), out._data, needs)
+        result.grad_fn = record(cls._op, args, arrays, (ctx,), out._data, needs)
         return result

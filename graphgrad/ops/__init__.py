@@ -26,6 +26,7 @@ class Op:
     saves = True  # the vjp reads input or output values, not only their shapes
     differentiable = True  # False for comparisons, argmax, ...: outputs never require grad
     twice_differentiable = True  # False when the vjp is not written in ctx.xp terms
+    floating = False  # integer inputs are first converted to the default float dtype
 
     @staticmethod
     def forward(*args) -> np.ndarray:

@@ -29,11 +29,10 @@ def sum_to(x, shape: tuple):
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
-    )
-    out = x.sum(axis=axes, keepdims=True) if axes else x
-    return out.reshape(shape)
+    if lead:
+        x = x.sum(axis=tuple(range(lead)))  # a fresh array, not a view: it can become a .grad
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
+    return x.sum(axis=stretched, keepdims=True) if stretched else x
 
 
 def permute(x, dims):
