@@ -263,7 +263,10 @@ _unary(
 _unary("floor", "FloorBackward0", np.floor, lambda ctx, g, x: (g * 0,), saves=False)
 _unary("ceil", "CeilBackward0", np.ceil, lambda ctx, g, x: (g * 0,), saves=False)
 _unary("round", "RoundBackward0", np.round, lambda ctx, g, x: (g * 0,), saves=False)
-_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (ctx.xp.where(ctx.out <= 0, 0.0, g),))
+# The mask multiplies rather than selects (np.where is several times slower): identical to
+# torch's threshold_backward for finite gradients; a NaN or infinite gradient at an inactive unit
+# stays NaN here where torch gives 0.
+_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),))
 
 
 class _NoGrad(Op):

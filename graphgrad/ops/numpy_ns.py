@@ -16,12 +16,20 @@ exp, log, sin, cos, sqrt, sign, abs, tanh = (
 )
 where = np.where
 reshape = np.reshape
-broadcast_to = np.broadcast_to
+
+
+def broadcast_to(x, shape):
+    """``x`` repeated to ``shape``, as a new array: the gradient it becomes must be writable, and
+    filling one is cheaper than NumPy's Python-level broadcast_to."""
+    out = np.empty(shape, dtype=x.dtype)
+    out[...] = x
+    return out
+
 expand_dims = np.expand_dims
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors Tensor.sum
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def sum_to(x, shape: tuple):

@@ -5,7 +5,6 @@
 """
 
 import math
-import warnings
 
 import numpy as np
 
@@ -34,7 +33,7 @@ class Sum(Op):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def vjp(ctx, g, x):
@@ -53,18 +52,22 @@ class Mean(Op):
 
     @staticmethod
     def forward(x, axis, keepdims):
-        if x.size == 0:  # torch's nan for an empty mean, without NumPy's warnings
-            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.mean(x, axis=axis, keepdims=keepdims)
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        if x.size == 0:  # torch's nan for an empty mean, without NumPy's warning
+            with np.errstate(invalid="ignore"):
+                return total / _count(x.shape, axis)
+        return total / _count(x.shape, axis)
 
     @staticmethod
     def vjp(ctx, g, x):
         axis, keepdims = ctx.params
-        count = math.prod(x.shape) if axis is None else math.prod(x.shape[a] for a in axis)
         g = _unreduce(ctx.xp, g, x.shape, axis, keepdims)
-        return (ctx.xp.broadcast_to(g, x.shape) / count,)
+        return (ctx.xp.broadcast_to(g, x.shape) / _count(x.shape, axis),)
+
+
+def _count(shape, axis) -> int:
+    """How many elements a reduction over ``axis`` combines."""
+    return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
 
 
 @register
@@ -72,7 +75,7 @@ class Amax(Op):
     """Largest value over ``axis``; tied maxima share the gradient equally (as torch.amax)."""
 
     name, grad_fn_name = "amax", "AmaxBackward0"
-    reduce = staticmethod(np.amax)
+    reduce = np.maximum.reduce
 
     @classmethod
     def forward(cls, x, axis, keepdims):
@@ -99,7 +102,7 @@ class Amax(Op):
 @register
 class Amin(Amax):
     name, grad_fn_name = "amin", "AminBackward0"
-    reduce = staticmethod(np.amin)
+    reduce = np.minimum.reduce
 
 
 @register
@@ -156,7 +159,7 @@ class Logsumexp(Op):
     def forward(x, axis, keepdims):
         m = _finite_max(x, axis)
         with np.errstate(divide="ignore"):
-            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+            out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
         return out if keepdims else np.squeeze(out, axis=axis)
 
     @staticmethod
@@ -171,7 +174,7 @@ def _finite_max(x, axis):
     """The maximum along ``axis`` with infinities replaced by 0, so that x - max stays defined."""
     if x.size == 0:
         return np.zeros((), dtype=x.dtype)
-    m = np.amax(x, axis=axis, keepdims=True)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
     return np.where(np.isinf(m), 0, m).astype(x.dtype, copy=False)
 
 
@@ -182,8 +185,8 @@ class Softmax(Op):
 
     @staticmethod
     def forward(x, axis):
-        e = np.exp(x - np.amax(x, axis=axis, keepdims=True))
-        return e / np.sum(e, axis=axis, keepdims=True)
+        e = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True))
+        return e / np.add.reduce(e, axis=axis, keepdims=True)
 
     @staticmethod
     def vjp(ctx, g, x):
@@ -199,8 +202,8 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(x, axis):
-        shifted = x - np.amax(x, axis=axis, keepdims=True)
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
     @staticmethod
     def vjp(ctx, g, x):
