@@ -38,7 +38,7 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool, who: str)
                     f"{who}: grad can be implicitly created only for scalar outputs "
                     f"(output {i} has shape {tuple(out.shape)}); pass gradient="
                 )
-            g = np.ones(out._data.shape, dtype=out._data.dtype)
+            g = np.array(1, dtype=out._data.dtype).reshape(out._data.shape)
         else:
             g_arr = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=out._data.dtype)
             if g_arr.shape != out._data.shape:

@@ -37,7 +37,7 @@ def mark_modified(tensor) -> None:
     fails loudly instead of computing a wrong gradient."""
     _clock[0] += 1
     tensor._version = _clock[0]
-    base = getattr(tensor, "_base", None)
+    base = tensor._base
     if base is not None:  # an alias made by detach(): the memory it shares changed too
         base._version = _clock[0]
     if tensor.grad_fn is not None and tensor.grad_fn.stamp != _FREED:
@@ -48,7 +48,7 @@ def _storage_version(x) -> int:
     """When x's memory last changed in place, through x or through an alias of it."""
     if not hasattr(x, "_version"):
         return 0  # a constant
-    base = getattr(x, "_base", None)
+    base = x._base
     return x._version if base is None else max(x._version, base._version)
 
 

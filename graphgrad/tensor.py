@@ -138,6 +138,7 @@ def _new(array, requires_grad: bool, grad_fn=None) -> Tensor:
     t.grad_fn = grad_fn
     t._version = 0
     t._hooks = None
+    t._base = None
     return t
 
 
@@ -165,7 +166,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    # _base is set only on aliases made by detach(): the tensor whose memory they share.
+    # _base: for an alias made by detach(), the tensor whose memory it shares; else None.
     __slots__ = (
         "_data",
         "_requires_grad",
@@ -189,6 +190,7 @@ class Tensor:
         self.grad_fn = None
         self._version = 0
         self._hooks = None
+        self._base = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -283,7 +285,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same memory, outside any graph; an in-place change to either is seen by backward."""
         t = _new(self._data, False)
-        t._base = getattr(self, "_base", self)
+        t._base = self._base or self
         return t
 
     def detach_(self) -> Tensor:
@@ -1025,11 +1027,6 @@ class Tensor:
                 f"{name}: in-place operations on tensors that are part of a graph are not "
                 f"supported by graphgrad; use the out-of-place form."
             )
-        if self._data.flags.writeable is False:
-            raise RuntimeError(
-                f"{name}: this tensor's memory is read-only (it is a broadcast "
-                f"view); clone() it first"
-            )
 
     def _inplace(self, name: str, ufunc, *operands) -> Tensor:
         """``self = ufunc(self, *operands)`` written straight into this tensor's memory."""
@@ -1037,7 +1034,7 @@ class Tensor:
         data = self._data
         try:
             ufunc(data, *operands, out=data, casting="same_kind")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:  # read-only memory (expand), shapes, dtypes
             shapes = ", ".join(str(np.shape(o)) for o in operands)
             raise RuntimeError(
                 f"{name}: {exc} (tensor of shape {tuple(data.shape)} and dtype {self.dtype}; "
@@ -1392,7 +1389,7 @@ def matmul(a, b) -> Tensor:
         raise RuntimeError(
             f"matmul: expected both tensors to have the same dtype, got {a.dtype} and {b.dtype}"
         )
-    return apply(_OPS["matmul"], (a, b))
+    return _apply_pair(_OPS["matmul"], a, b)
 
 
 def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names

@@ -48,7 +48,7 @@ def permute(x, dims):
 
 
 def matrix_transpose(x):
-    return np.swapaxes(x, -1, -2)
+    return x.mT
 
 
 def cast(x, np_dtype):
