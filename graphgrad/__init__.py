@@ -10,7 +10,7 @@
 (7.0, 3.0, 2.0, 1.0)
 """
 
-from . import _functions, autograd, creation
+from . import _functions, autograd, creation, graph
 from ._dtype import (
     bool_ as bool,  # noqa: A001 - torch's name
 )
@@ -32,9 +32,10 @@ from ._dtype import (
     uint8,
 )
 from ._functions import *  # noqa: F401,F403
-from ._grad_mode import is_grad_enabled
+from ._state import is_grad_enabled
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .creation import *  # noqa: F401,F403
+from .graph import Graph, trace
 from .tensor import Size, Tensor, cat, chunk, concat, concatenate, matmul, split, stack, where
 
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ import sys
 
 import numpy as _np
 
-from . import _grad_mode
+from . import _state
 from .ops import numpy_ns
 
 _sequence = itertools.count()
@@ -178,14 +178,14 @@ def run_backward(roots, root_grads, *, retain_graph, create_graph, tensor_ns, ca
     leaf's ``.grad`` changes (``autograd.grad``); otherwise leaves accumulate into ``.grad``.
     Gradients are arrays in first-order mode and tensors when ``create_graph`` is true.
     """
-    previous = _grad_mode.state.enabled
-    _grad_mode.state.enabled = create_graph
+    previous = _state.state.grad_enabled
+    _state.state.grad_enabled = create_graph
     try:
         backward_pass = _Pass(roots, root_grads, retain_graph, create_graph, tensor_ns, capture)
         backward_pass.run()
         return backward_pass.finish()  # after run() returns, so no frame of it holds a gradient
     finally:
-        _grad_mode.state.enabled = previous
+        _state.state.grad_enabled = previous
 
 
 class _Pass:

@@ -12,12 +12,12 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _dtype, _grad_mode, engine
+from . import _dtype, _state, engine
 from .engine import record as _record
 from .ops import OPS
 
 _ndarray = np.ndarray
-_grad_state = _grad_mode.state
+_grad_state = _state.state
 _FLOAT_KINDS = "f"
 
 
@@ -44,9 +44,13 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
         raise _op_error(op, arrays, params, exc) from None
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if any_need and _grad_state.enabled and op.differentiable:
-        return _new(out, True, _record(op, inputs, arrays, params, out, needs))
-    return _new(out, False)
+    if any_need and _grad_state.grad_enabled and op.differentiable:
+        t = _new(out, True, _record(op, inputs, arrays, params, out, needs))
+    else:
+        t = _new(out, False)
+    if _grad_state.capture is not None:  # graphgrad.trace is recording this thread
+        _grad_state.capture(op, inputs, params, t)
+    return t
 
 
 def _apply_with_number(op, a: Tensor, b, number_first: bool = False) -> Tensor:
@@ -59,11 +63,16 @@ def _apply_with_number(op, a: Tensor, b, number_first: bool = False) -> Tensor:
         out = op.forward(arr, operand)
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if not (a._requires_grad and _grad_state.enabled):
-        return _new(out, False)
-    if number_first:
-        return _new(out, True, _record(op, (b, a), (operand, arr), (), out, _NEEDS_SECOND))
-    return _new(out, True, _record(op, (a, b), (arr, operand), (), out, _NEEDS_FIRST))
+    inputs = (b, a) if number_first else (a, b)
+    if not (a._requires_grad and _grad_state.grad_enabled):
+        t = _new(out, False)
+    elif number_first:
+        t = _new(out, True, _record(op, inputs, (operand, arr), (), out, _NEEDS_SECOND))
+    else:
+        t = _new(out, True, _record(op, inputs, (arr, operand), (), out, _NEEDS_FIRST))
+    if _grad_state.capture is not None:
+        _grad_state.capture(op, inputs, (), t)
+    return t
 
 
 def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
@@ -78,9 +87,13 @@ def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
     if type(out) is not _ndarray:
         out = np.asarray(out)
     need_a, need_b = a._requires_grad, b._requires_grad
-    if (need_a or need_b) and _grad_state.enabled and op.differentiable:
-        return _new(out, True, _record(op, (a, b), (x, y), (), out, (need_a, need_b)))
-    return _new(out, False)
+    if (need_a or need_b) and _grad_state.grad_enabled and op.differentiable:
+        t = _new(out, True, _record(op, (a, b), (x, y), (), out, (need_a, need_b)))
+    else:
+        t = _new(out, False)
+    if _grad_state.capture is not None:
+        _grad_state.capture(op, (a, b), (), t)
+    return t
 
 
 def _apply_unary(op, x: Tensor) -> Tensor:
@@ -92,9 +105,13 @@ def _apply_unary(op, x: Tensor) -> Tensor:
     out = op.forward(arr)
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if x._requires_grad and _grad_state.enabled and op.differentiable:
-        return _new(out, True, _record(op, (x,), (arr,), (), out, _NEEDS_ONLY))
-    return _new(out, False)
+    if x._requires_grad and _grad_state.grad_enabled and op.differentiable:
+        t = _new(out, True, _record(op, (x,), (arr,), (), out, _NEEDS_ONLY))
+    else:
+        t = _new(out, False)
+    if _grad_state.capture is not None:
+        _grad_state.capture(op, (x,), (), t)
+    return t
 
 
 _NEEDS_FIRST, _NEEDS_SECOND, _NEEDS_ONLY = (True, False), (False, True), (True,)
@@ -1017,7 +1034,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place
     def _check_inplace(self, name: str) -> None:
-        if self._requires_grad and _grad_state.enabled:
+        if self._requires_grad and _grad_state.grad_enabled:
             if self.grad_fn is None:
                 raise RuntimeError(
                     f"{name}: a leaf Variable that requires grad is being used in an in-place "
@@ -1112,7 +1129,7 @@ class Tensor:
 
     def _in_graph(self) -> bool:
         """A non-leaf tensor under grad mode: ``x += y`` then rebinds x to a new node."""
-        return self.grad_fn is not None and _grad_state.enabled
+        return self.grad_fn is not None and _grad_state.grad_enabled
 
 
 class Size(tuple):
@@ -1394,12 +1411,10 @@ def matmul(a, b) -> Tensor:
 
 def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
-    cond = _array_of(condition)
-    cond = (
-        np.asarray(cond, dtype=bool)
-        if not (hasattr(cond, "dtype") and cond.dtype == bool)
-        else cond
-    )
+    if isinstance(condition, Tensor):  # a tensor stays one: a traced graph sees its origin
+        cond = condition if condition._data.dtype == bool else condition.bool()
+    else:
+        cond = np.asarray(condition, dtype=bool)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _as_tensor_like(input, None)
     if isinstance(input, Tensor) and isinstance(other, Tensor):

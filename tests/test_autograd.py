@@ -294,7 +294,7 @@ def test_leaf_hook_applies_to_autograd_grad_result_like_torch():
 # ---------------------------------------------------------------------- grad mode
 
 
-def _grad_mode_trace(lib):
+def _state_trace(lib):
     """(is_grad_enabled, does a new op record) at each point of nested grad-mode contexts."""
     x = lib.ones(2, requires_grad=True)
     trace = []
@@ -317,9 +317,9 @@ def _grad_mode_trace(lib):
     return trace
 
 
-def test_nested_grad_mode_contexts_match_torch():
+def test_nested_state_contexts_match_torch():
     on, off = (True, True), (False, False)
-    assert _grad_mode_trace(gg) == _grad_mode_trace(torch) == [on, off, on, off, on, off, on, on]
+    assert _state_trace(gg) == _state_trace(torch) == [on, off, on, off, on, off, on, on]
 
 
 def _decorator_trace(lib):
@@ -348,7 +348,7 @@ def _decorator_trace(lib):
     return trace
 
 
-def test_grad_mode_decorators_match_torch():
+def test_state_decorators_match_torch():
     trace = _decorator_trace(gg)
     assert trace == _decorator_trace(torch)
     assert trace == [(False, False), (False, False), (False, False), True, (True, True), False]
@@ -366,7 +366,7 @@ def test_set_grad_enabled_as_a_call_takes_effect_immediately(lib):
 
 
 @pytest.mark.parametrize("lib", LIBS.values(), ids=LIBS.keys())
-def test_grad_mode_restored_after_exception(lib):
+def test_state_restored_after_exception(lib):
     with pytest.raises(ValueError):
         with lib.no_grad():
             raise ValueError("inside no_grad")
@@ -403,7 +403,7 @@ def _thread_trace(lib):
     return seen
 
 
-def test_grad_mode_is_thread_local_like_torch():
+def test_state_is_thread_local_like_torch():
     seen = _thread_trace(gg)
     assert seen == _thread_trace(torch)
     assert seen == {

@@ -11,11 +11,12 @@ PACKAGE = Path(graphgrad.__file__).parent
 
 # Lowest first. A module's layer is that of the longest matching prefix of its dotted path.
 LAYERS = [
-    ["_dtype", "_grad_mode"],
+    ["_dtype", "_state"],
     ["ops"],
     ["engine"],
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
+    ["graph"],
     ["__init__", "__main__"],
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

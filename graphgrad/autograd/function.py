@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import _grad_mode
+from .. import _state
 from ..engine import record
 from ..ops import Op
 from ..tensor import Tensor, _new, wrap
@@ -50,12 +50,12 @@ class _FunctionOp(Op):
         first_order = not isinstance(g, Tensor)
         if not first_order and any(t is fctx.output for t in fctx.saved_tensors):
             fctx = fctx.with_output(ctx.out)  # the output, recomputed as part of the graph
-        previous = _grad_mode.state.enabled
-        _grad_mode.state.enabled = not first_order
+        previous = _state.state.grad_enabled
+        _state.state.grad_enabled = not first_order
         try:
             grads = cls.function.backward(fctx, wrap(g) if first_order else g)
         finally:
-            _grad_mode.state.enabled = previous
+            _state.state.grad_enabled = previous
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) != len(inputs):
             raise RuntimeError(
@@ -108,12 +108,12 @@ class Function(metaclass=_FunctionMeta):
     def apply(cls, *args):
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = FunctionCtx(needs)
-        previous = _grad_mode.state.enabled
-        _grad_mode.state.enabled = False
+        previous = _state.state.grad_enabled
+        _state.state.grad_enabled = False
         try:
             out = cls.forward(ctx, *args)
         finally:
-            _grad_mode.state.enabled = previous
+            _state.state.grad_enabled = previous
         if not isinstance(out, Tensor):
             raise TypeError(
                 f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}"

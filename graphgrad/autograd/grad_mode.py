@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from .._grad_mode import is_grad_enabled, state
+from .._state import is_grad_enabled, state
 
 
 class _GradModeContext:
@@ -15,12 +15,12 @@ class _GradModeContext:
         self._previous: list[bool] = []
 
     def __enter__(self):
-        self._previous.append(state.enabled)
-        state.enabled = self._enabled
+        self._previous.append(state.grad_enabled)
+        state.grad_enabled = self._enabled
         return self
 
     def __exit__(self, *exc) -> None:
-        state.enabled = self._previous.pop()
+        state.grad_enabled = self._previous.pop()
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -76,8 +76,8 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
 
     def __init__(self, mode: bool) -> None:
         super().__init__(mode)
-        self._previous.append(state.enabled)
-        state.enabled = self._enabled
+        self._previous.append(state.grad_enabled)
+        state.grad_enabled = self._enabled
 
     def __enter__(self):
         return self
@@ -86,11 +86,11 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
         return (self._enabled,)
 
     def __call__(self, fn):
-        state.enabled = self._previous.pop()  # used as a decorator: undo the immediate switch
+        state.grad_enabled = self._previous.pop()  # used as a decorator: undo the immediate switch
         return super().__call__(fn)
 
     def __exit__(self, *exc) -> None:
-        state.enabled = self._previous.pop()
+        state.grad_enabled = self._previous.pop()
 
 
 class inference_mode(_GradModeContext):  # noqa: N801

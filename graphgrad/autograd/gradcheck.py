@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _grad_mode
+from .. import _state
 from ..tensor import Tensor, wrap
 
 
@@ -22,8 +22,8 @@ def _numerical_jacobians(fn, inputs, i, eps) -> list:
     x = inputs[i]._data
     flat = x.reshape(-1)
     columns = []
-    previous = _grad_mode.state.enabled
-    _grad_mode.state.enabled = False
+    previous = _state.state.grad_enabled
+    _state.state.grad_enabled = False
     try:
         for k in range(flat.size):
             saved = flat[k]
@@ -34,7 +34,7 @@ def _numerical_jacobians(fn, inputs, i, eps) -> list:
             flat[k] = saved
             columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
     finally:
-        _grad_mode.state.enabled = previous
+        _state.state.grad_enabled = previous
     n_out = len(columns[0]) if columns else len(_outputs(fn, inputs))
     return [
         np.stack([col[o] for col in columns], axis=1) if columns else None for o in range(n_out)
