@@ -17,6 +17,7 @@ LAYERS = [
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
     ["graph"],
+    ["cli"],
     ["__init__", "__main__"],
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

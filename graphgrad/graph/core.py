@@ -59,6 +59,7 @@ class Graph:
 
     nodes: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
+    _costs: dict = field(default_factory=dict, repr=False, compare=False)  # see execute.py
 
     # ------------------------------------------------------------------ building
     def _add(self, kind: str, **fields) -> Ref:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _state
+from ..autograd.grad_mode import set_grad_enabled
 from ..creation import tensor as _tensor
 from ..ops import OPS, numpy_ns
 from ..tensor import Tensor, apply
@@ -83,7 +85,9 @@ def run_graph(graph: Graph, inputs, *, executor=None, backward=False, grad_outpu
         lambda t: _name(graph, t),
         lambda t: _forward_cost(graph, run, t),
     )
-    run.events = (executor or SerialExecutor()).run(job)
+    # Differentiated on the graph itself: the forward pass need not record for autograd too.
+    with set_grad_enabled(_state.state.grad_enabled and not backward):
+        run.events = (executor or SerialExecutor()).run(job)
     if backward:
         run.backward(grad_outputs, executor=executor)
     return run
@@ -224,15 +228,22 @@ def _vjp(graph, run, node, g, requires) -> list:
 
 
 def _forward_cost(graph: Graph, run: GraphRun, t: int) -> int:
-    """Elements a node touches (multiply-adds for a matmul): decides where it runs."""
+    """Elements a node touches (multiply-adds for a matmul): decides where it runs. Memoised
+    per node and input shapes, so the thread pool's choice costs a dict lookup."""
     node = graph.nodes[t]
     if node.kind != "op":
         return 0
-    sizes = [run.values[i]._data for i in node.inputs if i in run.values]
-    if node.op == "matmul" and len(sizes) == 2:
-        a, b = sizes
-        return a.size * (b.shape[-1] if b.ndim > 1 else 1)
-    return sum(x.size for x in sizes)
+    arrays = [run.values[i]._data for i in node.inputs]
+    key = (t, *(a.shape for a in arrays))
+    cost = graph._costs.get(key)
+    if cost is None:
+        if node.op == "matmul":
+            a, b = arrays
+            cost = a.size * (b.shape[-1] if b.ndim > 1 else 1)
+        else:
+            cost = sum(a.size for a in arrays)
+        graph._costs[key] = cost
+    return cost
 
 
 def _name(graph: Graph, t: int) -> str:
