@@ -228,21 +228,19 @@ def _vjp(graph, run, node, g, requires) -> list:
 
 
 def _forward_cost(graph: Graph, run: GraphRun, t: int) -> int:
-    """Elements a node touches (multiply-adds for a matmul): decides where it runs. Memoised
-    per node and input shapes, so the thread pool's choice costs a dict lookup."""
+    """Elements a node touches (multiply-adds for a matmul): decides where it runs. Estimated
+    on a node's first run and remembered, so the thread pool's choice costs a dict lookup."""
+    cost = graph._costs.get(t)
+    if cost is not None:
+        return cost
     node = graph.nodes[t]
-    if node.kind != "op":
-        return 0
-    arrays = [run.values[i]._data for i in node.inputs]
-    key = (t, *(a.shape for a in arrays))
-    cost = graph._costs.get(key)
-    if cost is None:
-        if node.op == "matmul":
-            a, b = arrays
-            cost = a.size * (b.shape[-1] if b.ndim > 1 else 1)
-        else:
-            cost = sum(a.size for a in arrays)
-        graph._costs[key] = cost
+    arrays = [run.values[i]._data for i in node.inputs] if node.kind == "op" else []
+    if node.op == "matmul":
+        a, b = arrays
+        cost = a.size * (b.shape[-1] if b.ndim > 1 else 1)
+    else:
+        cost = sum(a.size for a in arrays)
+    graph._costs[t] = cost
     return cost
 
 

@@ -131,23 +131,13 @@ class SerialExecutor:
 
     def run(self, job: Job) -> list[Event]:
         events, clock, failure = [], _Clock(), None
-        sched = job.scheduler
         while True:
-            batch = sched.pop_ready()
+            batch = job.scheduler.pop_ready()
             if not batch:
                 break
             for t in batch:
-                start = clock()
-                try:
-                    result = job.work(t)
-                except Exception as exc:  # the node's name goes on the error, below
-                    failure = failure or (t, exc)
-                    events.append(Event(t, job.name_of(t), "failed", "main", start, clock()))
-                    events += _skipped(sched.fail(t), job, clock())
-                    continue
-                job.finish(t, result)
-                sched.complete(t)
-                events.append(Event(t, job.name_of(t), "done", "main", start, clock()))
+                failed = _run_here(t, job, events, clock)
+                failure = failure or failed  # the first failure is the one reported
         _raise_failure(failure, job)
         return events
 
@@ -195,10 +185,12 @@ class ThreadPoolExecutor:
             result = job.work(t)
             return result, start, clock(), _worker_name()
 
+        cost_of, min_cost = job.cost_of, self.min_cost
         while True:
             for t in sched.pop_ready():
-                if job.cost_of is not None and job.cost_of(t) < self.min_cost:
-                    failure = self._run_inline(t, job, events, clock, failure)
+                if cost_of is not None and cost_of(t) < min_cost:
+                    failed = _run_here(t, job, events, clock)
+                    failure = failure or failed
                 else:
                     running[self._get_pool().submit(in_worker, t)] = t
             if not running:
@@ -220,20 +212,6 @@ class ThreadPoolExecutor:
                 events.append(Event(t, job.name_of(t), "done", worker, start, end))
         _raise_failure(failure, job)
         return events
-
-    @staticmethod
-    def _run_inline(t, job, events, clock, failure):
-        start = clock()
-        try:
-            result = job.work(t)
-        except Exception as exc:
-            events.append(Event(t, job.name_of(t), "failed", "main", start, clock()))
-            events += _skipped(job.scheduler.fail(t), job, clock())
-            return failure or (t, exc)
-        job.finish(t, result)
-        job.scheduler.complete(t)
-        events.append(Event(t, job.name_of(t), "done", "main", start, clock()))
-        return failure
 
 
 class StepExecutor:
@@ -294,6 +272,22 @@ class _Clock:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.origin
+
+
+def _run_here(t: int, job: Job, events: list, clock) -> tuple | None:
+    """Run node t in this (the coordinating) thread; a failure is returned, not raised, so that
+    the rest of the graph still runs and is accounted for."""
+    start = clock()
+    try:
+        result = job.work(t)
+    except Exception as exc:  # the node's name goes on the error when the run ends
+        events.append(Event(t, job.name_of(t), "failed", "main", start, clock()))
+        events += _skipped(job.scheduler.fail(t), job, clock())
+        return t, exc
+    job.finish(t, result)
+    job.scheduler.complete(t)
+    events.append(Event(t, job.name_of(t), "done", "main", start, clock()))
+    return None
 
 
 def _worker_name() -> str:
