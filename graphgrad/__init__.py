@@ -33,12 +33,11 @@ from ._dtype import (
 )
 from ._functions import *  # noqa: F401,F403
 from ._state import is_grad_enabled
+from ._version import __version__
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .creation import *  # noqa: F401,F403
 from .graph import Graph, trace
 from .tensor import Size, Tensor, cat, chunk, concat, concatenate, matmul, split, stack, where
-
-__version__ = "0.1.0"
 
 
 def is_tensor(obj) -> bool:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .graph import examples
 from .graph.expr import ExprError
 from .graph.from_text import graph_from_expression

@@ -15,8 +15,8 @@ def _to_array(data, dtype=None) -> np.ndarray:
     np_dtype = None if dtype is None else _dtype.to_numpy_dtype(dtype)
     if isinstance(data, Tensor):
         array = data._data
-    elif isinstance(data, np.ndarray):
-        array = data
+    elif isinstance(data, (np.ndarray, np.generic)):  # NumPy's own dtype is kept, as in torch
+        array = np.asarray(data)
     elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         array = np.array([_to_array(x) for x in data])
     else:

@@ -1,6 +1,7 @@
 """The Graph: build it node by node or capture it, replay it, run independent nodes in parallel,
 explain it, draw it."""
 
+from . import examples
 from .capture import from_outputs, trace
 from .core import Graph, GraphError, GraphNode, Ref
 from .execute import GraphRun

@@ -1,10 +1,10 @@
 """Capturing a Graph from eager code: by tracing a function once, or by walking ``grad_fn``.
 
 Tracing records every primitive the function runs on this thread (differentiable or not), so the
-graph replays comparisons and masks too. What tracing cannot see is Python control flow: a traced
-``if`` is frozen at the branch the example inputs took, and integer index tensors are recorded as
-constants. Walking ``grad_fn`` sees only what autograd recorded: operations on tensors that
-require grad.
+graph replays comparisons and ``where`` too. What tracing cannot see is Python control flow: a
+traced ``if`` is frozen at the branch the example inputs took. Indexing by a mask or index tensor
+computed from the inputs is refused (it would be frozen too); fixed index tensors are constants.
+Walking ``grad_fn`` sees only what autograd recorded: operations on tensors that require grad.
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ class _Recorder:
         self.node_of: dict[int, int] = {}  # id(tensor) -> node id
         self.keep_alive: list[Tensor] = []  # so no id() is reused while recording
         self.names = {id(t): name for name, t in (names or {}).items()}
+        self.traced_arrays: set[int] = set()  # id() of arrays computed from the inputs
 
-    def bind(self, t: Tensor, node_id: int) -> None:
+    def bind(self, t: Tensor, node_id: int, traced: bool = True) -> None:
         self.node_of[id(t)] = node_id
         self.keep_alive.append(t)
+        if traced:
+            self.traced_arrays.add(id(t._data))
 
     def node_for(self, x) -> int:
         """The node of an operand: a recorded tensor, a new parameter or constant."""
@@ -49,7 +52,7 @@ class _Recorder:
                 )
             else:
                 ref = self.graph.constant(x.detach(), name=name)
-            self.bind(x, ref.id)
+            self.bind(x, ref.id, traced=False)
             return ref.id
         return self.graph.constant(np.asarray(x) if isinstance(x, np.ndarray) else x).id
 
@@ -57,6 +60,12 @@ class _Recorder:
         if op.name not in OPS:
             raise GraphError(
                 f"cannot capture {op.grad_fn_name}: only registered primitives can be replayed"
+            )
+        if any(id(a) in self.traced_arrays for a in _arrays_in(params)):
+            raise GraphError(
+                f"trace: {op.name} is indexed by a tensor computed from the inputs (a mask or "
+                f"index tensor); a traced graph would freeze it at the example's value. Use "
+                f"where() or gather() with the index as an input instead."
             )
         ids = tuple(self.node_for(x) for x in inputs)
         ref = self.graph._add(
@@ -68,6 +77,17 @@ class _Recorder:
             dtype=out.dtype.name,
         )
         self.bind(out, ref.id)
+
+
+def _arrays_in(params):
+    """Every array in an op's parameters (an index may be a tuple of arrays and slices)."""
+    stack = list(params)
+    while stack:
+        p = stack.pop()
+        if isinstance(p, np.ndarray):
+            yield p
+        elif isinstance(p, tuple):
+            stack.extend(p)
 
 
 def trace(fn, *example_inputs, names: dict | None = None) -> Graph:

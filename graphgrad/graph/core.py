@@ -255,13 +255,12 @@ class Graph:
 
     def check_acyclic(self) -> None:
         """Raise GraphError naming the nodes on a cycle, if edges wired by hand made one."""
-        indegree = [0] * len(self.nodes)
-        users = self.consumers()
         for n in self.nodes:
             for i in n.inputs:
                 if not 0 <= i < len(self.nodes):
                     raise GraphError(f"node {n.label!r} (#{n.id}) has a dangling input #{i}")
-            indegree[n.id] = len(set(n.inputs))
+        indegree = [len(set(n.inputs)) for n in self.nodes]
+        users = self.consumers()
         ready = [n.id for n in self.nodes if indegree[n.id] == 0]
         seen = 0
         while ready:

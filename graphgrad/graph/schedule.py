@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import enum
+import heapq
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from .. import _state
@@ -59,6 +59,8 @@ class Scheduler:
     """Dependency counts and a ready queue over ``tasks`` (ids, in priority order)."""
 
     def __init__(self, tasks: list[int], parents: dict[int, list[int]]) -> None:
+        """``tasks`` in priority order: of the nodes ready at once, the earliest runs first, so
+        a serial run follows the given order exactly (a post-order, for a forward pass)."""
         self.order = {t: k for k, t in enumerate(tasks)}
         self.children: dict[int, list[int]] = {t: [] for t in tasks}
         self.pending: dict[int, int] = {}
@@ -70,20 +72,22 @@ class Scheduler:
         for kids in self.children.values():
             kids.sort(key=self.order.__getitem__)
         self.state = {t: NodeState.WAITING for t in tasks}
-        self.ready: deque[int] = deque()
+        self.ready: list[tuple[int, int]] = []  # a heap of (priority, task)
         for t in tasks:
             if self.pending[t] == 0:
                 self._make_ready(t)
 
     def _make_ready(self, t: int) -> None:
         self.state[t] = NodeState.READY
-        self.ready.append(t)
+        heapq.heappush(self.ready, (self.order[t], t))
 
-    def pop_ready(self) -> list[int]:
-        batch = list(self.ready)
-        self.ready.clear()
-        for t in batch:
+    def pop_ready(self, limit: int | None = None) -> list[int]:
+        """The ready tasks (at most ``limit``), highest priority first; they are now running."""
+        batch = []
+        while self.ready and (limit is None or len(batch) < limit):
+            t = heapq.heappop(self.ready)[1]
             self.state[t] = NodeState.RUNNING
+            batch.append(t)
         return batch
 
     def complete(self, t: int) -> None:
@@ -103,7 +107,8 @@ class Scheduler:
                 self.state[child] = NodeState.SKIPPED
                 skipped.append(child)
                 stack.extend(self.children[child])
-        self.ready = deque(t for t in self.ready if self.state[t] is NodeState.READY)
+        self.ready = [entry for entry in self.ready if self.state[entry[1]] is NodeState.READY]
+        heapq.heapify(self.ready)
         return skipped
 
     def finished(self) -> bool:
@@ -131,14 +136,10 @@ class SerialExecutor:
 
     def run(self, job: Job) -> list[Event]:
         events, clock, failure = [], _Clock(), None
-        while True:
-            batch = job.scheduler.pop_ready()
-            if not batch:
-                break
-            for t in batch:
-                failed = _run_here(t, job, events, clock)
-                failure = failure or failed  # the first failure is the one reported
-        _raise_failure(failure, job)
+        while batch := job.scheduler.pop_ready(limit=1):
+            failed = _run_here(batch[0], job, events, clock)
+            failure = failure or failed  # the first failure is the one reported
+        _raise_failure(failure, job, events)
         return events
 
 
@@ -210,7 +211,7 @@ class ThreadPoolExecutor:
                 job.finish(t, result)
                 sched.complete(t)
                 events.append(Event(t, job.name_of(t), "done", worker, start, end))
-        _raise_failure(failure, job)
+        _raise_failure(failure, job, events)
         return events
 
 
@@ -228,6 +229,7 @@ class StepExecutor:
         self.events: list[Event] = []
 
     def start(self, job: Job) -> StepExecutor:
+        self.events = []  # each run has its own record
         self._steps = self._changes(job)
         return self
 
@@ -244,24 +246,13 @@ class StepExecutor:
         return self.events
 
     def _changes(self, job: Job):
-        clock, sched = _Clock(), job.scheduler
-        while True:
-            batch = sched.pop_ready()
-            if not batch:
-                return
-            for t in batch:
-                start = clock()
-                yield t, NodeState.RUNNING.value
-                try:
-                    result = job.work(t)
-                except Exception as exc:
-                    self.events.append(Event(t, job.name_of(t), "failed", "main", start, clock()))
-                    sched.fail(t)
-                    _raise_failure((t, exc), job)
-                job.finish(t, result)
-                sched.complete(t)
-                self.events.append(Event(t, job.name_of(t), "done", "main", start, clock()))
-                yield t, NodeState.DONE.value
+        clock = _Clock()
+        while batch := job.scheduler.pop_ready(limit=1):
+            t = batch[0]
+            yield t, NodeState.RUNNING.value
+            failure = _run_here(t, job, self.events, clock)
+            _raise_failure(failure, job, self.events)
+            yield t, NodeState.DONE.value
 
 
 class _Clock:
@@ -299,7 +290,10 @@ def _skipped(ids, job, now) -> list[Event]:
     return [Event(t, job.name_of(t), "skipped", "-", now, now) for t in ids]
 
 
-def _raise_failure(failure, job) -> None:
+def _raise_failure(failure, job, events: list) -> None:
+    """Raise the first failure, naming its node; the run's events travel on the error."""
     if failure is not None:
         t, exc = failure
-        raise NodeFailed(f"graph node {job.name_of(t)} failed: {exc}") from exc
+        error = NodeFailed(f"graph node {job.name_of(t)} failed: {exc}")
+        error.events = events
+        raise error from exc
