@@ -8,6 +8,7 @@ node are summed in increasing consumer id, so every executor gives the same bits
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ class GraphRun:
     grads: dict | None = None  # node id -> array: d(outputs . grad_outputs) / d(node)
     contributions: dict | None = None  # (consumer, position, input) -> gradient sent along edge
     backward_events: list = field(default_factory=list)
+    origin: float = field(default_factory=time.perf_counter)  # time 0 of every event
 
     @property
     def outputs(self) -> list[Tensor]:
@@ -84,6 +86,7 @@ def run_graph(graph: Graph, inputs, *, executor=None, backward=False, grad_outpu
         finish,
         lambda t: _name(graph, t),
         lambda t: _forward_cost(graph, run, t),
+        run.origin,
     )
     # Differentiated on the graph itself: the forward pass need not record for autograd too.
     with set_grad_enabled(_state.state.grad_enabled and not backward):
@@ -189,6 +192,7 @@ def _backward(run: GraphRun, grad_outputs, executor) -> None:
         finish,
         lambda t: _name(graph, t),
         lambda t: 2 * _forward_cost(graph, run, t),
+        run.origin,
     )
     run.backward_events = executor.run(job)
 
@@ -246,8 +250,9 @@ def _forward_cost(graph: Graph, run: GraphRun, t: int) -> int:
 
 def _name(graph: Graph, t: int) -> str:
     node = graph.nodes[t]
-    kind = node.op if node.kind == "op" else node.kind
-    return f"{node.label!r} (#{t}, {kind})"
+    if node.kind == "op" and node.name:
+        return f"'{node.name}' (#{t}, {node.op})"
+    return f"{node.label} (#{t})"
 
 
 __all__ = ["GraphRun", "run_graph", "Event"]

@@ -127,6 +127,7 @@ class Job:
     finish: object
     name_of: object
     cost_of: object = None
+    origin: float | None = None  # perf_counter() at which event times are 0; None: now
 
 
 class SerialExecutor:
@@ -135,7 +136,7 @@ class SerialExecutor:
     name = "serial"
 
     def run(self, job: Job) -> list[Event]:
-        events, clock, failure = [], _Clock(), None
+        events, clock, failure = [], _Clock(job.origin), None
         while batch := job.scheduler.pop_ready(limit=1):
             failed = _run_here(batch[0], job, events, clock)
             failure = failure or failed  # the first failure is the one reported
@@ -175,7 +176,7 @@ class ThreadPoolExecutor:
             self._pool = None
 
     def run(self, job: Job) -> list[Event]:
-        events, clock, failure = [], _Clock(), None
+        events, clock, failure = [], _Clock(job.origin), None
         sched = job.scheduler
         grad_enabled = _state.state.grad_enabled  # workers compute in the caller's grad mode
         running: dict[futures.Future, tuple[int, float]] = {}
@@ -246,7 +247,7 @@ class StepExecutor:
         return self.events
 
     def _changes(self, job: Job):
-        clock = _Clock()
+        clock = _Clock(job.origin)
         while batch := job.scheduler.pop_ready(limit=1):
             t = batch[0]
             yield t, NodeState.RUNNING.value
@@ -256,10 +257,11 @@ class StepExecutor:
 
 
 class _Clock:
-    """Seconds since the run started."""
+    """Seconds since the run started (or since ``origin``, so a backward pass continues the
+    forward pass's timeline)."""
 
-    def __init__(self) -> None:
-        self.origin = time.perf_counter()
+    def __init__(self, origin: float | None = None) -> None:
+        self.origin = time.perf_counter() if origin is None else origin
 
     def __call__(self) -> float:
         return time.perf_counter() - self.origin

@@ -1,0 +1,80 @@
+"""The graphgrad command: the seed numbers it prints, and one clear line with exit code 2 for bad
+input. Runs the real console script in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def graphgrad(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graphgrad.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_explain_prints_both_seed_003_iterations_digit_for_digit():
+    result = graphgrad("explain")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("iteration 2")
+    for number in ("0.834694", "0.034985", "0.449854", "0.174927", "0.239942", "0.955015",
+                   "-0.017493", "0.976006", "-0.003499"):
+        assert number in first, number
+    for number in ("0.093678", "-0.044064", "0.095501", "-0.042560", "0.097587", "0.945464",
+                   "-0.013237", "0.966247", "0.000908"):
+        assert number in second, number
+
+
+def test_explain_json_has_the_update():
+    result = graphgrad("explain", "x*w + b", "--at", "x=2,w=3,b=1", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    update = {row["name"]: row["new"] for row in json.loads(result.stdout)["update"]}
+    assert update == pytest.approx({"x": 2 - 0.1 * 3, "w": 3 - 0.1 * 2, "b": 1 - 0.1 * 1})
+
+
+def test_graph_prints_value_and_partials_of_seed_004(tmp_path):
+    svg, dot = tmp_path / "f.svg", tmp_path / "f.dot"
+    result = graphgrad("graph", "tanh(log(1 + z*2*x/sin(y)))", "--at", "x=1,y=2,z=3",
+                       "--svg", str(svg), "--dot", str(dot))
+    assert result.returncode == 0, result.stderr
+    s, f = math.sin(2.0), math.tanh(math.log(1 + 6 / math.sin(2.0)))
+    outer = (1 - f * f) / (1 + 6 / s)  # by hand: d tanh(log(q)) = (1 - f^2) / q * dq
+    expected = {"x": outer * 6 / s, "y": outer * -6 * math.cos(2.0) / s**2, "z": outer * 2 / s}
+    lines = dict(line.strip().split(" = ") for line in result.stdout.splitlines() if "df/d" in line)
+    for name, value in expected.items():
+        assert float(lines[f"df/d{name}"]) == pytest.approx(value, rel=1e-9)
+    assert f"{f:.10g}" in result.stdout
+    ET.parse(svg)  # well-formed XML
+    assert dot.read_text().startswith("digraph")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["graph", "tanh(log(1 + x)", "--at", "x=1"], "expected ')' at column"),
+    (["graph", "2x", "--at", "x=1"], "column 1"),
+    (["graph", "foo(x)", "--at", "x=1"], "unknown function 'foo'"),
+    (["graph", "x*y", "--at", "x=1"], "no value for variable 'y'"),
+    (["graph", "x", "--at", "x=one"], "is not a number"),
+    (["graph", "x", "--at", "x"], "expected NAME=NUMBER"),
+    (["explain", "--format", "xml"], "choose from 'text', 'markdown', 'json'"),
+    (["explain", "--lr", "-1"], "must be positive"),
+    (["graph", "x", "--at", "x=1", "--svg", "/no/such/folder/f.svg"], "does not exist"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, message):
+    result = graphgrad(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["explain"], ["graph"]])
+def test_help_and_version(command):
+    result = graphgrad(*command, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+    assert graphgrad("--version").stdout.startswith("graphgrad ")
