@@ -16,7 +16,7 @@ import numpy as np
 from .. import _dtype
 from ..creation import tensor as _tensor
 from ..ops import OPS
-from ..tensor import Tensor
+from ..tensor import Tensor, _op_error
 
 KINDS = ("input", "parameter", "constant", "op")
 FORMAT = "graphgrad.graph/1"
@@ -137,8 +137,6 @@ class Graph:
         probes = [np.zeros(n.shape, dtype=n.dtype) for n in inputs]
         if sum(p.size for p in probes) > 1_000_000:
             return None, None  # too big to probe for free; checked when it runs
-        from ..tensor import _op_error
-
         try:
             with np.errstate(all="ignore"):
                 out = OPS[op].forward(*probes, *params)
