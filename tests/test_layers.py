@@ -17,6 +17,7 @@ LAYERS = [
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
     ["graph"],
+    ["nn", "optim", "data", "utils", "io"],
     ["cli"],
     ["__init__", "__main__"],
 ]
