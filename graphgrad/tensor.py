@@ -1082,12 +1082,14 @@ class Tensor:
         return self._inplace("pow_", np.power, _array_of(exponent))
 
     def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        product = _array_of(tensor1) * _array_of(tensor2)
-        return self._inplace("addcmul_", np.add, product if value == 1 else value * product)
+        # torch's rounding order: (value * t1) * t2
+        scaled = _array_of(tensor1) if value == 1 else value * _array_of(tensor1)
+        return self._inplace("addcmul_", np.add, scaled * _array_of(tensor2))
 
     def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
-        ratio = _array_of(tensor1) / _array_of(tensor2)
-        return self._inplace("addcdiv_", np.add, ratio if value == 1 else value * ratio)
+        # torch's rounding order: (value * t1) / t2
+        scaled = _array_of(tensor1) if value == 1 else value * _array_of(tensor1)
+        return self._inplace("addcdiv_", np.add, scaled / _array_of(tensor2))
 
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
         if min is not None:

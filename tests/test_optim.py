@@ -1,0 +1,350 @@
+"""graphgrad.optim against torch.optim (the oracle): trajectories, param groups, closures,
+state_dict layout and resume, hyperparameter checks, and the pure update functions."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+import graphgrad.optim as optim
+from graphgrad.optim.adagrad import adagrad_update
+from graphgrad.optim.adam import adam_update
+from graphgrad.optim.rmsprop import rmsprop_update
+from graphgrad.optim.sgd import sgd_update
+
+SHAPES = [(3, 4), (5,), ()]
+STEPS = 25
+
+CASES = [
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "maximize": True}),
+    ("Adam", {}),
+    ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1, "amsgrad": True}),
+    ("Adam", {"lr": 0.01, "betas": (0.3, 0.9), "maximize": True}),  # lerp's other formula
+    ("AdamW", {"lr": 0.01}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True, "maximize": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.5, "maximize": True}),
+    ("Adagrad", {}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1,
+                 "initial_accumulator_value": 0.5, "maximize": True}),
+]
+IDS = [f"{name}-{'-'.join(kw) or 'defaults'}" for name, kw in CASES]
+
+
+def initial_params(dtype=np.float64, seed=0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
+
+
+def gradient(p: np.ndarray, step: int, index: int) -> np.ndarray:
+    """A gradient that depends on the parameter (so trajectories can diverge) and the step."""
+    rng = np.random.default_rng(1000 * step + index)
+    noise = rng.standard_normal(p.shape).astype(p.dtype)
+    return (p * 0.5 + np.sin(p) + noise).astype(p.dtype)
+
+
+def make(lib, name: str, params, kwargs):
+    module = optim if lib is gg else torch.optim
+    return getattr(module, name)(params, **kwargs)
+
+
+def leaves(lib, arrays):
+    return [lib.tensor(a.copy(), requires_grad=True) for a in arrays]
+
+
+def run(lib, opt, params, steps, start=0) -> list[list[np.ndarray]]:
+    """Inject gradients computed in NumPy from each library's own parameters; record them."""
+    trajectory = []
+    for t in range(start, start + steps):
+        for i, p in enumerate(params):
+            p.grad = lib.tensor(gradient(p.detach().numpy(), t, i))
+        opt.step()
+        trajectory.append([p.detach().numpy().copy() for p in params])
+    return trajectory
+
+
+def assert_trajectories_close(ours, theirs, rtol, atol):
+    for t, (a_step, b_step) in enumerate(zip(ours, theirs)):
+        for a, b in zip(a_step, b_step):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"step {t}")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_float64_trajectory_matches_torch(name, kwargs):
+    arrays = initial_params()
+    ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
+    a = run(gg, make(gg, name, ours, kwargs), ours, STEPS)
+    b = run(torch, make(torch, name, theirs, kwargs), theirs, STEPS)
+    assert_trajectories_close(a, b, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_float32_trajectory_close_to_torch(name, kwargs):
+    arrays = initial_params(np.float32)
+    ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
+    a = run(gg, make(gg, name, ours, kwargs), ours, STEPS)
+    b = run(torch, make(torch, name, theirs, kwargs), theirs, STEPS)
+    assert a[-1][0].dtype == np.float32
+    assert_trajectories_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def grouped(lib, params):
+    return [{"params": params[:2], "lr": 0.05}, {"params": params[2:], "momentum": 0.5}]
+
+
+def test_param_groups_with_their_own_hyperparameters():
+    arrays = initial_params()
+    ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
+    opt = optim.SGD(grouped(gg, ours), lr=0.1, momentum=0.9)
+    ref = torch.optim.SGD(grouped(torch, theirs), lr=0.1, momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.05, 0.1]
+    assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.5]
+    assert_trajectories_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
+
+
+def test_add_param_group_fills_defaults_and_rejects_duplicates():
+    arrays = initial_params()
+    ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
+    opt, ref = optim.Adam(ours[:1], lr=0.01), torch.optim.Adam(theirs[:1], lr=0.01)
+    opt.add_param_group({"params": ours[1:], "lr": 0.1})
+    ref.add_param_group({"params": theirs[1:], "lr": 0.1})
+    assert opt.param_groups[1]["betas"] == (0.9, 0.999)
+    assert opt.param_groups[1].keys() == ref.param_groups[1].keys()
+    assert_trajectories_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [ours[0]]})
+
+
+def test_zero_grad_set_to_none_or_zeros():
+    w = gg.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    grad = w.grad
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is grad and w.grad.tolist() == [0.0, 0.0]
+    opt.zero_grad()
+    assert w.grad is None
+
+
+def test_step_with_closure_returns_its_loss_and_enables_grad():
+    w = gg.tensor([3.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.25)
+
+    def closure():
+        assert gg.is_grad_enabled()
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    with gg.no_grad():
+        loss = opt.step(closure)
+    assert loss.item() == 9.0 and w.item() == 1.5
+
+
+def test_parameters_without_gradient_are_left_alone():
+    arrays = initial_params()
+    ours = leaves(gg, arrays)
+    opt = optim.Adam(ours, lr=0.1)
+    ours[0].grad = gg.tensor(np.ones(SHAPES[0]))
+    opt.step()
+    np.testing.assert_array_equal(ours[1].detach().numpy(), arrays[1])
+    assert len(opt.state) == 1
+
+
+def test_no_gradient_warns_once():
+    opt = optim.SGD([gg.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.warns(UserWarning, match=r"no parameter received a gradient.*backward\(\)"):
+        opt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+
+
+def test_step_bumps_the_parameter_version():
+    w = gg.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    w.grad = gg.ones(2)
+    optim.SGD([w], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+def to_numpy(value):
+    if isinstance(value, dict):
+        return {k: to_numpy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_numpy(v) for v in value]
+    if isinstance(value, (gg.Tensor, torch.Tensor)):
+        return (value.dtype.__str__().split(".")[-1], value.detach().numpy())
+    return value
+
+
+def assert_same_structure(ours, theirs, rtol=1e-12):
+    if isinstance(theirs, dict):
+        assert list(ours) == list(theirs)
+        for k in theirs:
+            assert_same_structure(ours[k], theirs[k], rtol)
+    elif isinstance(theirs, list):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert_same_structure(a, b, rtol)
+    elif isinstance(theirs, tuple) and isinstance(theirs[1], np.ndarray):
+        assert ours[0] == theirs[0]  # dtype name
+        assert ours[1].shape == theirs[1].shape
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=rtol, atol=1e-14)
+    else:
+        assert ours == theirs
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_state_dict_layout_and_values_equal_torch(name, kwargs):
+    arrays = initial_params()
+    ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
+    opt, ref = make(gg, name, ours, kwargs), make(torch, name, theirs, kwargs)
+    run(gg, opt, ours, 10)
+    run(torch, ref, theirs, 10)
+    assert_same_structure(to_numpy(opt.state_dict()), to_numpy(ref.state_dict()))
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_resume_from_state_dict_is_exact(name, kwargs):
+    arrays = initial_params()
+    straight = leaves(gg, arrays)
+    expected = run(gg, make(gg, name, straight, kwargs), straight, STEPS)
+    resumed = leaves(gg, arrays)
+    first = make(gg, name, resumed, kwargs)
+    run(gg, first, resumed, 10)
+    saved = copy.deepcopy(first.state_dict())
+    second = make(gg, name, resumed, {**kwargs, "lr": 123.0})  # the lr comes from the state
+    second.load_state_dict(saved)
+    rest = run(gg, second, resumed, STEPS - 10, start=10)
+    for a, b in zip(rest[-1], expected[-1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def to_graphgrad(value):
+    if isinstance(value, dict):
+        return {k: to_graphgrad(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_graphgrad(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return gg.tensor(value.detach().numpy().copy())
+    return value
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [CASES[2], CASES[5], CASES[10], CASES[13]],
+                         ids=[IDS[2], IDS[5], IDS[10], IDS[13]])
+def test_loading_torchs_state_dict_continues_torchs_run(name, kwargs):
+    arrays = initial_params()
+    theirs = leaves(torch, arrays)
+    ref = make(torch, name, theirs, kwargs)
+    run(torch, ref, theirs, 10)
+    ours = leaves(gg, [p.detach().numpy() for p in theirs])
+    opt = make(gg, name, ours, kwargs)
+    opt.load_state_dict(to_graphgrad(ref.state_dict()))
+    a = run(gg, opt, ours, 15, start=10)
+    b = run(torch, ref, theirs, 15, start=10)
+    assert_trajectories_close(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_load_state_dict_casts_state_to_the_parameter_dtype_but_not_step():
+    w64 = gg.zeros(2, dtype=gg.float64, requires_grad=True)
+    w32 = gg.zeros(2, requires_grad=True)
+    source = optim.Adam([w64])
+    w64.grad = gg.ones(2, dtype=gg.float64)
+    source.step()
+    target = optim.Adam([w32])
+    target.load_state_dict(source.state_dict())
+    state = target.state[w32]
+    assert state["exp_avg"].dtype == gg.float32 and state["step"].dtype == gg.float32
+    assert state["exp_avg"] is not source.state[w64]["exp_avg"]
+
+
+def test_load_state_dict_validates_groups():
+    a, b = gg.zeros(1, requires_grad=True), gg.zeros(1, requires_grad=True)
+    opt = optim.SGD([a, b])
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        opt.load_state_dict(optim.SGD([{"params": [a]}, {"params": [b]}]).state_dict())
+    with pytest.raises(ValueError, match="doesn't match the size of optimizer's group"):
+        opt.load_state_dict(optim.SGD([a]).state_dict())
+
+
+@pytest.mark.parametrize(("name", "kwargs", "message"), [
+    ("SGD", {"lr": -1}, "Invalid learning rate: -1"),
+    ("SGD", {"momentum": -0.5}, "Invalid momentum value: -0.5"),
+    ("SGD", {"weight_decay": -1}, "Invalid weight_decay value: -1"),
+    ("SGD", {"nesterov": True}, "Nesterov momentum requires a momentum and zero dampening"),
+    ("Adam", {"lr": -1}, "Invalid learning rate: -1"),
+    ("Adam", {"eps": -1}, "Invalid epsilon value: -1"),
+    ("Adam", {"betas": (1.0, 0.9)}, "Invalid beta parameter at index 0: 1.0"),
+    ("AdamW", {"betas": (0.9, -0.1)}, "Invalid beta parameter at index 1: -0.1"),
+    ("RMSprop", {"alpha": -1}, "Invalid alpha value: -1"),
+    ("RMSprop", {"momentum": -1}, "Invalid momentum value: -1"),
+    ("Adagrad", {"lr_decay": -1}, "Invalid lr_decay value: -1"),
+    ("Adagrad", {"initial_accumulator_value": -1},
+     "Invalid initial_accumulator_value value: -1"),
+])
+def test_invalid_hyperparameters_raise_torchs_errors(name, kwargs, message):
+    with pytest.raises(ValueError) as torch_error:
+        make(torch, name, [torch.zeros(1, requires_grad=True)], kwargs)
+    with pytest.raises(ValueError) as our_error:
+        make(gg, name, [gg.zeros(1, requires_grad=True)], kwargs)
+    assert str(our_error.value) == str(torch_error.value) == message
+
+
+def test_bad_params_argument():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([])
+    with pytest.raises(TypeError, match="iterable of Tensors or dicts"):
+        optim.SGD(gg.zeros(1, requires_grad=True))
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([gg.zeros(1, requires_grad=True) * 2])
+
+
+# ---------------------------------------------------------------------- pure update functions
+def test_sgd_update_alone():
+    p, g = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    buf = sgd_update(p, g, None, lr=0.1, momentum=0.9, weight_decay=0.1)
+    np.testing.assert_array_equal(buf, g + np.array([1.0, -2.0]) * 0.1)
+    buf = sgd_update(p, g, buf, lr=0.1, momentum=0.9, nesterov=True)
+    assert g.tolist() == [0.5, 0.25]  # the gradient is never written
+
+
+def test_adam_update_alone_matches_the_textbook_formula():
+    p, g = np.array([1.0, -2.0]), np.array([0.5, -0.25])
+    m, v = np.zeros(2), np.zeros(2)
+    for step in (1, 2):
+        adam_update(p, g, m, v, None, step, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8)
+    m_ref = 0.1 * g * 0.9 + 0.1 * g
+    v_ref = 0.001 * g * g * 0.999 + 0.001 * g * g
+    np.testing.assert_allclose(m, m_ref, rtol=1e-15)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-15)
+    m_hat, v_hat = m_ref / (1 - 0.9**2), v_ref / (1 - 0.999**2)
+    first = np.array([1.0, -2.0]) - 0.1 * g / (np.abs(g) + 1e-8)
+    np.testing.assert_allclose(p, first - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-8), rtol=1e-12)
+
+
+def test_rmsprop_update_alone():
+    p, g = np.array([1.0]), np.array([2.0])
+    sq, avg, buf = np.zeros(1), np.zeros(1), np.zeros(1)
+    rmsprop_update(p, g, sq, avg, buf, lr=0.1, alpha=0.5, eps=0.0, momentum=0.9, centered=True)
+    # square_avg = 2, grad_avg = 1, denominator sqrt(2 - 1) = 1
+    assert (sq.tolist(), avg.tolist(), buf.tolist(), p.tolist()) == ([2.0], [1.0], [2.0], [0.8])
+
+
+def test_adagrad_update_alone():
+    p, s = np.array([1.0]), np.array([5.0])
+    adagrad_update(p, np.array([2.0]), s, 3, lr=0.3, lr_decay=0.5, eps=0.0)
+    # clr = 0.3 / (1 + 2 * 0.5), sum = 9, step = clr * 2 / 3
+    assert s.tolist() == [9.0]
+    np.testing.assert_allclose(p, [1.0 - 0.15 * 2 / 3], rtol=1e-15)
