@@ -302,7 +302,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same memory, outside any graph; an in-place change to either is seen by backward."""
         t = _new(self._data, False)
-        t._base = self._base or self
+        t._base = self._base if self._base is not None else self
         return t
 
     def detach_(self) -> Tensor:
