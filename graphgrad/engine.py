@@ -360,11 +360,13 @@ class _Pass:
 
 
 def _owned(g):
-    """The gradient itself when nothing else can see it, else a copy: a vjp may hand the same
-    array to several inputs (``add`` does), and ``.grad`` must not alias another gradient.
-    PyTorch decides the same way, by reference count."""
-    if type(g) is not _ndarray or not g.flags.owndata or not g.flags.writeable:
-        return _np.array(g)
+    """The gradient itself when nothing else can see it, else a C-ordered copy: a vjp may hand
+    the same array to several inputs (``add`` does), and ``.grad`` must not alias another
+    gradient. PyTorch decides the same way, by reference count. A transposed layout (the
+    gradient of ``x @ w.T``) is copied too: an optimizer's passes over it would be strided."""
+    flags = g.flags if type(g) is _ndarray else None
+    if flags is None or not (flags.owndata and flags.writeable and flags.c_contiguous):
+        return _np.array(g, order="C")
     # Expected references: finish()'s ``g``, _accumulate's ``g``, this frame's ``g`` and
     # getrefcount's argument. Any more (another leaf's entry, a retained .grad, a user's
     # gradient= tensor) means someone else can see this array.

@@ -122,6 +122,12 @@ CASES = [
         ],
     ),
     OpCase(
+        "linear",
+        lambda L, x, w, b: L.nn.functional.linear(x, w, b),
+        lambda x, w, b: x @ w.T + b,
+        [((3, 4), (5, 4), (5,)), ((2, 3, 4), (5, 4), (5,)), ((4,), (2, 4), (2,))],
+    ),
+    OpCase(
         "sum",
         lambda L, x: x.sum(dim=(0, -1), keepdim=True),
         lambda x: x.sum((0, -1), keepdims=True),
@@ -181,8 +187,9 @@ CASES = [
     OpCase("flatten", lambda L, x: x.flatten(1), lambda x: x.reshape(2, -1), [((2, 3, 2),)]),
     OpCase("squeeze", lambda L, x: x.squeeze(), lambda x: x.squeeze(), [((3, 1, 2),), ((1,),)]),
     OpCase("squeeze_dim", lambda L, x: x.squeeze(1), lambda x: x.squeeze(1), [((3, 1, 2),)]),
-    OpCase("squeeze_dims", lambda L, x: x.squeeze((0, 2)), lambda x: x.squeeze((0, 2)),
-           [((1, 3, 1),)]),
+    OpCase(
+        "squeeze_dims", lambda L, x: x.squeeze((0, 2)), lambda x: x.squeeze((0, 2)), [((1, 3, 1),)]
+    ),
     OpCase("unsqueeze", lambda L, x: x.unsqueeze(-1), lambda x: x[..., None], [((3, 2),), ((),)]),
     OpCase(
         "permute", lambda L, x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)]

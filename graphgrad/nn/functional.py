@@ -18,7 +18,8 @@ import numpy as np
 from .. import _dtype
 from ..autograd import Function, no_grad
 from ..creation import rand_like
-from ..tensor import Tensor, where, wrap
+from ..ops import OPS
+from ..tensor import Tensor, apply, where, wrap
 
 # ---------------------------------------------------------------------- activations
 
@@ -30,8 +31,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> linear(gg.ones(1, 2), gg.ones(3, 2), gg.zeros(3)).tolist()
     [[2.0, 2.0, 2.0]]
     """
-    out = input.matmul(weight.t())
-    return out if bias is None else out + bias
+    if bias is None:
+        return input.matmul(weight.t())
+    if not input.dtype == weight.dtype == bias.dtype:
+        raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got "
+                           f"{input.dtype}, {weight.dtype} and {bias.dtype}")
+    return apply(OPS["linear"], (input, weight, bias))  # one fused primitive: see ops/linalg.py
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -425,6 +430,8 @@ def nll_loss(
     picked = input.gather(dim, np.expand_dims(safe, dim)).squeeze(dim)
     weights = np.ones(safe.shape) if weight is None else weight._data[safe]
     weights = wrap(np.where(ignored, 0.0, weights).astype(input._data.dtype))
+    if weight is None and reduction == "mean" and not ignored.any():
+        return -picked.mean()  # the common case in fewer ops: sum / count, as torch divides
     loss = -picked * weights
     if reduction == "mean":
         return loss.sum() / weights.sum()

@@ -51,3 +51,40 @@ class Matmul(Op):
         if a.shape[-1] != inner_b:
             return f"{shapes}: inner dimensions differ ({a.shape[-1]} != {inner_b})"
         return f"{shapes}: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast"
+
+
+@register
+class Linear(Op):
+    """``x @ w.T + b``, fused for speed: the bias is added in place, and the weight's gradient is
+    computed as ``g.T @ x`` directly in the weight's own layout, where matmul-then-transpose
+    would hand the optimizer a transposed (strided) gradient."""
+
+    name, grad_fn_name = "linear", "AddmmBackward0"
+
+    @staticmethod
+    def forward(x, w, b):
+        out = np.matmul(x, w.T)
+        out += b
+        return out
+
+    @classmethod
+    def node_name(cls, node):
+        return "AddmmBackward0" if node.arrays[0].ndim == 2 else "ViewBackward0"
+
+    @staticmethod
+    def vjp(ctx, g, x, w, b):
+        xp = ctx.xp
+        need_x, need_w, need_b = ctx.needs_input_grad
+        rows = (-1, w.shape[0])
+        g2 = xp.reshape(g, rows)
+        gx = g @ w if need_x else None
+        gw = xp.matrix_transpose(g2) @ xp.reshape(x, (-1, w.shape[1])) if need_w else None
+        gb = xp.sum(g2, (0,)) if need_b else None
+        return gx, gw, gb
+
+    @staticmethod
+    def error(x, w, b):
+        return (
+            f"input {tuple(x.shape)} does not fit weight {tuple(w.shape)} (in_features "
+            f"{w.shape[-1]}) and bias {tuple(b.shape)}"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float, scratch=None) -> np.ndarray:
     """``start += weight * (end - start)`` in place, computed as torch's ``lerp_`` does.
 
     torch switches formula at ``weight = 0.5`` so that each end is reproduced exactly.
@@ -14,7 +14,7 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     >>> lerp_(np.array([0.0, 10.0]), np.array([10.0, 0.0]), 0.25)
     array([2.5, 7.5])
     """
-    diff = end - start
+    diff = np.subtract(end, start, out=scratch)  # scratch: an optional buffer shaped like start
     if abs(weight) < 0.5:
         diff *= weight
         start += diff

@@ -12,11 +12,12 @@ from .optimizer import Optimizer, increment, new_step
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, beta1, beta2,
                 eps, weight_decay=0.0, amsgrad=False, maximize=False,
-                decoupled_weight_decay=False):
+                decoupled_weight_decay=False, scratch=None):
     """One Adam step on NumPy arrays, in place on ``param`` and the moment buffers.
 
     ``step`` is the count including this step (1 on the first call); ``max_exp_avg_sq`` is used
-    only with ``amsgrad``. ``grad`` is never modified.
+    only with ``amsgrad``. ``grad`` is never modified. ``scratch`` may hold two work buffers
+    shaped like ``param``: reusing them saves allocating three temporaries per step.
 
     >>> import numpy as np
     >>> p, m, v = np.array([1.0]), np.zeros(1), np.zeros(1)
@@ -31,20 +32,21 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
             param *= 1 - lr * weight_decay
         else:
             grad = grad + param * weight_decay
-    lerp_(exp_avg, grad, 1 - beta1)
-    scratch = np.multiply(grad, 1 - beta2, out=np.empty_like(exp_avg_sq))  # an array even if 0-d
-    scratch *= grad
+    first, second = scratch if scratch is not None else (np.empty_like(param), np.empty_like(param))
+    lerp_(exp_avg, grad, 1 - beta1, scratch=first)
+    np.multiply(grad, 1 - beta2, out=second)
+    second *= grad
     exp_avg_sq *= beta2
-    exp_avg_sq += scratch
+    exp_avg_sq += second
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     step_size = lr / bias_correction1
     if amsgrad:
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-    denom = np.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq, out=scratch)
+    denom = np.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq, out=second)
     denom /= bias_correction2_sqrt
     denom += eps
-    update = exp_avg * -step_size  # torch's addcdiv_: (value * exp_avg) / denom
+    update = np.multiply(exp_avg, -step_size, out=first)  # torch's addcdiv_: (value*m) / denom
     update /= denom
     param += update
 
@@ -86,7 +88,7 @@ class Adam(Optimizer):
             max_exp_avg_sq = state["max_exp_avg_sq"]._data if amsgrad else None
             adam_update(p._data, p.grad._data, state["exp_avg"]._data,
                         state["exp_avg_sq"]._data, max_exp_avg_sq, increment(state["step"]),
-                        beta1=beta1, beta2=beta2, **hyper)
+                        beta1=beta1, beta2=beta2, scratch=self._scratch_for(p), **hyper)
 
 
 class AdamW(Adam):

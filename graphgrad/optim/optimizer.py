@@ -51,6 +51,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self._warned_no_gradient = False
         self._opt_called = False  # read by lr schedulers to spot a scheduler stepped first
+        self._scratch: dict = {}  # parameter -> work buffers reused across steps (not state)
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -58,6 +59,15 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    def _scratch_for(self, param: Tensor, count: int = 2) -> tuple:
+        """Work buffers shaped like ``param``, kept between steps: a large array allocated
+        fresh every step costs as much as an arithmetic pass over it."""
+        buffers = self._scratch.get(param)
+        data = param._data
+        if buffers is None or buffers[0].shape != data.shape or buffers[0].dtype != data.dtype:
+            buffers = self._scratch[param] = tuple(np.empty_like(data) for _ in range(count))
+        return buffers
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
