@@ -704,7 +704,8 @@ def preview(scheduler, steps: int, lr: float = 0.1, *, metrics=None, **kwargs) -
     if isinstance(scheduler, str):
         cls = globals().get(scheduler)
         if not (isinstance(cls, type) and issubclass(cls, LRScheduler)) or scheduler not in __all__:
-            raise ValueError(f"preview: unknown scheduler {scheduler!r}")
+            known = sorted(n for n in __all__ if n != "LRScheduler" and n[0].isupper())
+            raise ValueError(f"preview: unknown scheduler {scheduler!r}; known: {', '.join(known)}")
         factory = lambda optimizer: cls(optimizer, **kwargs)  # noqa: E731
     else:
         factory = scheduler
