@@ -123,8 +123,8 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> tuple[TensorDataset, Te
     random for the seed, to the test set. Needs scikit-learn, which ships its copy of the data
     (``pip install 'graphgrad[datasets]'``).
 
-    >>> train, test = digits()  # doctest: +SKIP
-    >>> len(train), len(test)  # doctest: +SKIP
+    >>> train, test = digits()
+    >>> len(train), len(test)
     (1438, 359)
     """
     if not 0 < test_fraction < 1:
