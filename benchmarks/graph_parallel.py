@@ -27,18 +27,7 @@ TARGET_WIDE, LIMIT_TINY = 1.8, 1.10
 
 
 def wide_graph() -> gg.Graph:
-    rng = np.random.default_rng(0)
-    g = gg.Graph()
-    x = g.input("x", shape=(SIZE, SIZE))
-    total = None
-    for branch in range(BRANCHES):
-        h = x
-        for layer in range(DEPTH):
-            w = (rng.standard_normal((SIZE, SIZE)) / np.sqrt(SIZE)).astype(np.float32)
-            h = h @ g.parameter(f"w{branch}_{layer}", w)
-        total = h if total is None else total + h
-    g.output(total.sum(), name="total")
-    return g
+    return gg.graph.examples.wide_graph(BRANCHES, DEPTH, SIZE)
 
 
 def tiny_graph(nodes: int = 2000) -> gg.Graph:

@@ -79,3 +79,24 @@ def polynomial_data(
     x1, x2 = rng.uniform(low, high, points), rng.uniform(low, high, points)
     c0, c1, c2, c3, c4 = coefficients
     return {"x1": x1, "x2": x2, "y": c0 * x1**2 + c1 * x1 + c2 * x2**2 + c3 * x2 + c4}
+
+
+def wide_graph(branches: int = 8, depth: int = 4, size: int = 512, seed: int = 0) -> Graph:
+    """``branches`` independent chains of ``depth`` matmuls of size x size float32 on one input
+    ``x``, summed: the graph whose nodes a thread pool can run side by side.
+
+    >>> len(wide_graph(branches=2, depth=3, size=4).levels())  # sources, 3 matmuls, add, sum
+    6
+    """
+    rng = np.random.default_rng(seed)
+    g = Graph()
+    x = g.input("x", shape=(size, size))
+    total = None
+    for branch in range(branches):
+        h = x
+        for layer in range(depth):
+            w = (rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32)
+            h = h @ g.parameter(f"w{branch}_{layer}", w)
+        total = h if total is None else total + h
+    g.output(total.sum(), name="total")
+    return g
