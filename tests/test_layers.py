@@ -17,8 +17,9 @@ LAYERS = [
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
     ["graph"],
-    ["nn", "optim", "data", "utils", "io"],
-    ["cli"],
+    ["nn", "optim", "data", "utils", "io", "viz"],
+    ["train"],
+    ["cli", "tasks", "tour"],
     ["__init__", "__main__"],
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
