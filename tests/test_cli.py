@@ -78,3 +78,85 @@ def test_help_and_version(command):
     result = graphgrad(*command, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
     assert graphgrad("--version").stdout.startswith("graphgrad ")
+
+
+# ---------------------------------------------------------------------- training commands
+
+
+def test_fit_polynomial_good_settings_converge_and_bad_ones_exit_with_a_verdict(tmp_path):
+    good = graphgrad("fit", "polynomial", "--out", str(tmp_path / "good"))
+    assert good.returncode == 0, good.stderr
+    for name in ("history.csv", "history.json", "weights.safetensors"):
+        assert (tmp_path / "good" / name).is_file(), name
+    bad = graphgrad("fit", "polynomial", "--lr", "0.1", "--lr-decay", "1", "--max-grad", "1e10",
+                    "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 1
+    assert "diverged" in bad.stdout.lower()
+    assert "learning rate" in bad.stdout.lower()
+
+
+def test_fit_reads_a_toml_config_and_flags_override_it(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('lr = 0.1\nlr-decay = 1.0\nmax_grad = 1e10\nepochs = 300\n')
+    diverged = graphgrad("fit", "polynomial", "--config", str(config), "--out", str(tmp_path / "a"))
+    assert diverged.returncode == 1
+    calmer = graphgrad("fit", "polynomial", "--config", str(config), "--lr", "0.01",
+                       "--max-grad", "1000", "--lr-decay", "0.999", "--out", str(tmp_path / "b"))
+    assert calmer.returncode == 0, calmer.stdout + calmer.stderr
+
+
+def test_fit_a_task_file(tmp_path):
+    task = tmp_path / "task.py"
+    task.write_text(
+        "import graphgrad as gg\n"
+        "model = gg.nn.Linear(1, 1)\n"
+        "loss_fn = gg.nn.MSELoss()\n"
+        "x = gg.linspace(-1, 1, 20).reshape(-1, 1)\n"
+        "train_data = (x, 2 * x + 1)\n"
+        "config = {'optimizer': 'sgd', 'lr': 0.5, 'epochs': 50, 'batch_size': None}\n")
+    result = graphgrad("fit", str(task), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "run" / "weights.safetensors").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "nope"], "unknown task 'nope'"),
+    (["fit", "missing.py"], "does not exist"),
+    (["fit", "linear", "--optimizer", "lbfgs"], "choose from 'sgd'"),
+    (["fit", "linear", "--epochs", "0"], "must be positive"),
+    (["fit", "linear", "--config", "no_such.toml"], "does not exist"),
+    (["lr-find", "nope"], "unknown task"),
+])
+def test_training_commands_reject_bad_input_in_one_line(args, message):
+    result = graphgrad(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_broken_and_unknown_config_keys(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("lr = = 1")
+    result = graphgrad("fit", "linear", "--config", str(broken))
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("learning_rate = 0.1")
+    result = graphgrad("fit", "linear", "--config", str(unknown))
+    assert result.returncode == 2 and "unknown key 'learning_rate'" in result.stderr
+
+
+def test_lr_find_suggests_a_rate(tmp_path):
+    result = graphgrad("lr-find", "linear", "--steps", "60", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "suggested learning rate" in result.stdout
+
+
+def test_quick_tour_writes_an_index_linking_every_file(tmp_path):
+    out = tmp_path / "tour"
+    result = graphgrad("tour", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    index = (out / "index.html").read_text()
+    for name in ("explain_003.txt", "graph_003.svg", "polynomial_good.csv",
+                 "polynomial_bad.csv", "line.csv", "timeline.svg"):
+        assert name in index and (out / name).is_file(), name
+    assert "diverged" in result.stdout.lower()
+    assert "index.html" in result.stdout
