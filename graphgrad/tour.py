@@ -117,7 +117,7 @@ class Tour:
                       self._history_files(history, task.name))
 
     def parallel(self) -> None:
-        size = 128 if self.quick else 384
+        size = 128 if self.quick else 512
         # BLAS must use one thread for the comparison to mean anything, and that can only be
         # set before NumPy loads: so this step runs in a fresh interpreter.
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
@@ -147,7 +147,8 @@ class Tour:
 
     def _section(self, title: str, text: str, links: list[tuple[str, str]]) -> None:
         self.sections.append((title, text, links))
-        self.echo(f"- {text}")
+        for line in text.splitlines():
+            self.echo(f"- {line}")
 
     def _write(self, name: str, text: str) -> None:
         path = self.out / name
