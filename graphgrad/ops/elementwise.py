@@ -230,7 +230,11 @@ def _rsqrt(x):
 
 
 def _relu(x):
-    return np.maximum(x, 0)
+    if x.size < 4096:
+        return np.maximum(x, 0)
+    # NumPy's SIMD loop for maximum runs only when both operands are full arrays: against a
+    # (lazily zeroed) array of zeros it is 2-3x faster than against the scalar 0.
+    return np.maximum(x, np.zeros(x.shape, x.dtype))
 
 
 _unary("neg", "NegBackward0", np.negative, lambda ctx, g, x: (-g,), saves=False)
