@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import torch
-from _timing import environment, speedup, verdict
+from _timing import compare, environment, speedup, verdict
 
 import graphgrad as gg
 
-BATCH, SIZES, STEPS, SAMPLES, TARGET = 128, (784, 256, 10), 4, 60, 1.0
+BATCH, SIZES, STEPS, TARGET = 128, (784, 256, 10), 4, 1.0
 
 
 def model_of(lib):
@@ -50,6 +50,18 @@ def step(lib, model, optimizer, x, y, loss_fn):
     return loss
 
 
+def make_trial(lib, model, optimizer, x, y):
+    loss_fn = lib.nn.CrossEntropyLoss()
+
+    def trial() -> dict[str, float]:
+        start = time.perf_counter()
+        for _ in range(STEPS):
+            step(lib, model, optimizer, x, y, loss_fn)
+        return {"step": (time.perf_counter() - start) / STEPS}
+
+    return trial
+
+
 def main() -> None:
     print(f"mlp_adam: {'-'.join(map(str, SIZES))} MLP, batch {BATCH}, nn.Linear + "
           f"CrossEntropyLoss + Adam\n{environment()}")
@@ -61,14 +73,11 @@ def main() -> None:
     np.testing.assert_allclose(losses["graphgrad"], losses["torch"], rtol=1e-4)
     shown = ", ".join(f"{v:.5f}" for v in losses["graphgrad"])
     print(f"loss check: 5 steps agree to rtol 1e-4 ({shown})")
-    best = {name: float("inf") for name in pairs}
-    for _ in range(SAMPLES):
-        for name, (lib, model, opt, x, y) in pairs.items():
-            loss_fn = lib.nn.CrossEntropyLoss()
-            start = time.perf_counter()
-            for _ in range(STEPS):
-                step(lib, model, opt, x, y, loss_fn)
-            best[name] = min(best[name], (time.perf_counter() - start) / STEPS)
+    trials = {name: make_trial(*pair) for name, pair in pairs.items()}
+    # Blocks of one library at a time, each after a warm-up: the other library's idle worker
+    # threads (OpenBLAS, OpenMP) spin for a while and would otherwise steal a core.
+    results = compare(trials, rounds=10, samples=10, warmup_seconds=0.2)
+    best = {name: phases["step"].best for name, phases in results.items()}
     for name, seconds in best.items():
         print(f"  {name:9s} {1 / seconds:8,.0f} steps/s   best {seconds * 1e6:8.1f} us/step")
     ratio = speedup(best["graphgrad"], best["torch"])
