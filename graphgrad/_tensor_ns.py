@@ -27,16 +27,8 @@ def cos(x):
     return x.cos()
 
 
-def sqrt(x):
-    return x.sqrt()
-
-
 def sign(x):
     return x.sign() if isinstance(x, Tensor) else np.sign(x)
-
-
-def tanh(x):
-    return x.tanh()
 
 
 def reshape(x, shape):

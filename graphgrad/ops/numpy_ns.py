@@ -4,16 +4,7 @@ import numpy as np
 
 from . import OPS
 
-exp, log, sin, cos, sqrt, sign, abs, tanh = (
-    np.exp,
-    np.log,
-    np.sin,
-    np.cos,
-    np.sqrt,
-    np.sign,
-    np.abs,
-    np.tanh,
-)
+exp, log, sin, cos, sign = np.exp, np.log, np.sin, np.cos, np.sign
 where = np.where
 reshape = np.reshape
 
