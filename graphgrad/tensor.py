@@ -147,8 +147,9 @@ def _op_error(op, arrays, params, exc) -> Exception:
     return kind(f"{op.name}: {detail}")
 
 
-def _new(array, requires_grad: bool, grad_fn=None) -> Tensor:
-    t = _new_object(Tensor)
+def _new(array, requires_grad: bool, grad_fn=None, cls=None) -> Tensor:
+    """A tensor around ``array`` with every slot set (``cls``: a subclass such as Parameter)."""
+    t = _new_object(cls or Tensor)
     t._data = array
     t._requires_grad = requires_grad
     t.grad = None

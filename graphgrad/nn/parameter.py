@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..creation import empty
-from ..tensor import Tensor
+from ..tensor import Tensor, _new
 
 
 class Parameter(Tensor):
@@ -25,14 +25,7 @@ class Parameter(Tensor):
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
-        param = object.__new__(cls)
-        param._data = data._data  # the same memory, as torch's Parameter
-        param._requires_grad = False
-        param.grad = None
-        param.grad_fn = None
-        param._version = 0
-        param._hooks = None
-        param._base = None
+        param = _new(data._data, False, cls=cls)  # the same memory, as torch's Parameter
         param.requires_grad_(requires_grad)
         return param
 
