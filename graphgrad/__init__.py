@@ -10,7 +10,7 @@
 (7.0, 3.0, 2.0, 1.0)
 """
 
-from . import _functions, autograd, creation, data, graph, nn, optim, utils
+from . import _functions, autograd, creation, data, graph, nn, optim, train, utils, viz
 from ._dtype import (
     bool_ as bool,  # noqa: A001 - torch's name
 )
