@@ -945,7 +945,8 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         index, _ = _normalize_index(index)
-        self._check_inplace("__setitem__")
+        if self._requires_grad and _grad_state.grad_enabled:
+            self._refuse_inplace("__setitem__")
         try:
             self._data[index] = _array_of(value)
         except (ValueError, IndexError) as exc:
@@ -1034,24 +1035,25 @@ class Tensor:
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     # ------------------------------------------------------------------ in place
-    def _check_inplace(self, name: str) -> None:
-        if self._requires_grad and _grad_state.grad_enabled:
-            if self.grad_fn is None:
-                raise RuntimeError(
-                    f"{name}: a leaf Variable that requires grad is being used in an in-place "
-                    f"operation. Wrap the update in `with graphgrad.no_grad():`."
-                )
+    def _refuse_inplace(self, name: str) -> None:
+        """In-place changes to a tensor that requires grad are refused while grad is enabled."""
+        if self.grad_fn is None:
             raise RuntimeError(
-                f"{name}: in-place operations on tensors that are part of a graph are not "
-                f"supported by graphgrad; use the out-of-place form."
+                f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                f"operation. Wrap the update in `with graphgrad.no_grad():`."
             )
+        raise RuntimeError(
+            f"{name}: in-place operations on tensors that are part of a graph are not "
+            f"supported by graphgrad; use the out-of-place form."
+        )
 
     def _inplace(self, name: str, ufunc, *operands) -> Tensor:
         """``self = ufunc(self, *operands)`` written straight into this tensor's memory."""
-        self._check_inplace(name)
+        if self._requires_grad and _grad_state.grad_enabled:
+            self._refuse_inplace(name)
         data = self._data
         try:
-            ufunc(data, *operands, out=data, casting="same_kind")
+            ufunc(data, *operands, out=data)  # ufuncs cast "same_kind" into out by default
         except (TypeError, ValueError) as exc:  # read-only memory (expand), shapes, dtypes
             shapes = ", ".join(str(np.shape(o)) for o in operands)
             raise RuntimeError(
@@ -1066,12 +1068,10 @@ class Tensor:
         return self._inplace(name, _copy_ufunc, np.broadcast_to(value, self._data.shape))
 
     def add_(self, other, *, alpha=1) -> Tensor:
-        other = _array_of(other)
-        return self._inplace("add_", np.add, other if alpha == 1 else other * alpha)
+        return self._inplace("add_", np.add, _scaled(other, alpha, self._data.dtype))
 
     def sub_(self, other, *, alpha=1) -> Tensor:
-        other = _array_of(other)
-        return self._inplace("sub_", np.subtract, other if alpha == 1 else other * alpha)
+        return self._inplace("sub_", np.subtract, _scaled(other, alpha, self._data.dtype))
 
     def mul_(self, other) -> Tensor:
         return self._inplace("mul_", np.multiply, _array_of(other))
@@ -1163,9 +1163,17 @@ class RemovableHandle:
 # ---------------------------------------------------------------------- helpers
 
 
-def _copy_ufunc(dst, src, out, casting):
+def _copy_ufunc(dst, src, out):
     """np.copyto with a ufunc's signature, so that assignment shares ``Tensor._inplace``."""
-    np.copyto(out, src, casting=casting)
+    np.copyto(out, src, casting="same_kind")
+
+
+def _scaled(other, alpha, dtype):
+    """``other * alpha`` for an in-place update, alpha as a cached operand (see _operand)."""
+    other = _array_of(other)
+    if alpha == 1:
+        return other
+    return other * (_operand(alpha, dtype) if dtype.kind == "f" else alpha)
 
 
 def _array_of(x):
