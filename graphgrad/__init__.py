@@ -11,6 +11,7 @@
 """
 
 from . import _functions, autograd, creation, data, graph, nn, optim, train, utils, viz
+from ._device import cuda, device
 from ._dtype import (
     bool_ as bool,  # noqa: A001 - torch's name
 )

@@ -81,7 +81,9 @@ def _leaf(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 def _check_device(device) -> None:
     if device is not None and str(device) != "cpu":
-        raise RuntimeError(f"graphgrad runs on the CPU only; device {device!r} is not available")
+        raise RuntimeError(
+            f"graphgrad runs on the CPU only; device {str(device)!r} is not available"
+        )
 
 
 def _factory(size, dtype, requires_grad, device, fill, default=_dtype.DEFAULT_FLOAT) -> Tensor:

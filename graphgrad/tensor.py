@@ -12,7 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import _dtype, _state, engine
+from . import _device, _dtype, _state, engine
 from .engine import record as _record
 from .ops import OPS
 
@@ -199,10 +199,12 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data=None, *, requires_grad: bool = False) -> None:
+        """``Tensor(data)``: like torch's legacy constructor, always of the default float dtype
+        (``graphgrad.tensor(data)`` infers the dtype instead)."""
         from .creation import _to_array  # creation builds on Tensor; import at call time
 
-        array = np.zeros(0, dtype=_dtype.DEFAULT_FLOAT) if data is None else _to_array(data)
-        self._data = array
+        data = () if data is None else data
+        self._data = np.array(_to_array(data, _dtype.float32), copy=True)
         self._requires_grad = False
         self.grad = None
         self.grad_fn = None
@@ -243,8 +245,8 @@ class Tensor:
         return _dtype.from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> _device.device:
+        return _device.CPU
 
     @property
     def ndim(self) -> int:
@@ -320,6 +322,9 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self
 
+    def cuda(self, device=None) -> Tensor:
+        return self.to("cuda" if device is None else device)  # raises: there is no GPU here
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError(
@@ -393,13 +398,13 @@ class Tensor:
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
-            elif isinstance(arg, str):
+            elif isinstance(arg, (str, _device.device)):
                 device = arg
             else:
                 dtype = arg
         if device is not None and str(device) != "cpu":
             raise RuntimeError(
-                f"to: graphgrad runs on the CPU only; device {device!r} is not available"
+                f"to: graphgrad runs on the CPU only; device {str(device)!r} is not available"
             )
         if dtype is None:
             return self.clone() if copy else self

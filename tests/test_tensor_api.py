@@ -460,3 +460,18 @@ def test_numpy_interop():
     assert (np.ones(2) + t).__class__ is gg.Tensor
     with pytest.raises(RuntimeError, match="detach"):
         gg.ones(1, requires_grad=True).numpy()
+
+
+def test_devices_as_torch_code_names_them():
+    assert gg.device("cpu") == "cpu" and gg.ones(1).device == torch.ones(1).device.type
+    assert not gg.cuda.is_available()
+    model = gg.nn.Linear(2, 2)
+    assert model.to(gg.device("cpu")) is model and gg.ones(2).to(device="cpu").shape == (2,)
+    for move in (lambda: gg.ones(1).to(gg.device("cuda:0")), lambda: gg.ones(1).cuda(),
+                 lambda: model.to("cuda")):
+        with pytest.raises(RuntimeError, match="CPU only; device 'cuda"):
+            move()
+
+
+def test_tensor_constructor_is_float32_like_torch():
+    same(gg.Tensor([1, 2]), torch.Tensor([1, 2]))

@@ -7,6 +7,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype
+from ..._device import device as device_type
 from ...autograd import no_grad
 from ...tensor import RemovableHandle, Tensor
 from ..parameter import Parameter
@@ -431,11 +432,17 @@ class Module:
         graphgrad.float64
         """
         dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
-            elif not isinstance(arg, str):
+            elif isinstance(arg, (str, device_type)):
+                device = arg
+            else:
                 dtype = arg
+        if device is not None and device_type(device) != "cpu":
+            raise RuntimeError(f"to: graphgrad runs on the CPU only; device {str(device)!r} "
+                               f"is not available")
         if dtype is None:
             return self
         if not _dtype.to_numpy_dtype(dtype).kind == "f":
