@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from ._files import atomic_write
 from ._version import __version__
 from .graph import examples
 from .graph.expr import ExprError
@@ -223,10 +224,8 @@ def _expression_graph(text: str, values: dict):
 
 
 def _write(path: Path, text: str) -> None:
-    """Write atomically: a complete file or none, never half of one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
+    with atomic_write(path, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _tour(args) -> None:

@@ -33,15 +33,14 @@ A safetensors file without that entry (written by another tool) loads as a dict 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
 import os
-import uuid
 
 import numpy as np
 
+from ._files import atomic_write
 from .creation import _check_device, from_numpy
 from .tensor import Tensor
 
@@ -214,23 +213,9 @@ def _write(out, header: bytes, ordered: list) -> None:
 
 
 def _write_atomically(path: str, header: bytes, ordered: list) -> None:
-    """Write a temporary file beside ``path``, make it durable, then rename it over ``path``: a
-    crash or an error leaves either the old file or the complete new one."""
-    folder, base = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
-    # os.open applies the umask to 0o666, as open() would; tempfile.mkstemp would give 0o600.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            _write(out, header, ordered)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
+    """A crash or an error leaves either the old file or the complete new one."""
+    with atomic_write(path) as out:
+        _write(out, header, ordered)
 
 
 # ---------------------------------------------------------------------------------- loading

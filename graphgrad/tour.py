@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import tasks, train
+from ._files import atomic_write
 from .graph import SerialExecutor, ThreadPoolExecutor, examples
 from .graph.from_text import graph_from_expression
 from .graph.render import to_svg
@@ -151,10 +152,7 @@ class Tour:
             self.echo(f"- {line}")
 
     def _write(self, name: str, text: str) -> None:
-        path = self.out / name
-        temporary = path.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        _write_text(self.out / name, text)
 
     def _index(self, seconds: float) -> str:
         parts = [f"<h2>{html.escape(title)}</h2><p>{html.escape(text).replace(chr(10), '<br>')}"
@@ -180,6 +178,11 @@ def measure_parallel(size: int, timeline_path: str) -> None:
             best = min(best, time.perf_counter() - start)
         timings[name] = best
     events = [e.as_dict() for e in run.events + run.backward_events]
-    Path(timeline_path).write_text(to_timeline_svg(
-        events, title="8 branches of 4 matmuls, 2 workers, forward + backward"), encoding="utf-8")
+    _write_text(Path(timeline_path), to_timeline_svg(
+        events, title="8 branches of 4 matmuls, 2 workers, forward + backward"))
     print(json.dumps(timings))
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as out:
+        out.write(text)

@@ -8,6 +8,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+from .._files import atomic_write
+
 
 @dataclass
 class Verdict:
@@ -96,7 +98,7 @@ class History:
     def to_json(self, path) -> None:
         """Write :meth:`to_dict` as JSON (non-finite losses as ``NaN``/``Infinity``, which
         Python's ``json`` reads back)."""
-        with open(path, "w", encoding="utf-8") as out:
+        with atomic_write(path, "w", encoding="utf-8") as out:
             json.dump(self.to_dict(), out, indent=1)
 
     def to_csv(self, path) -> None:
@@ -104,7 +106,7 @@ class History:
         (``layer_grad_norms/0.weight``); empty cells are None."""
         rows = [_flatten(r) for r in self.epochs]
         columns = list(dict.fromkeys(key for row in rows for key in row))
-        with open(path, "w", newline="", encoding="utf-8") as out:
+        with atomic_write(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, fieldnames=columns)
             writer.writeheader()
             for row in rows:

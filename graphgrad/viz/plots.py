@@ -15,17 +15,17 @@ existing file as it was.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._files import atomic_write
 
 DPI = 110
 FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -127,17 +127,9 @@ def _target(path: str | os.PathLike) -> tuple[Path, str]:
 
 def _save(fig, target: Path, fmt: str) -> Path:
     """Render ``fig`` to a temporary file beside ``target``, then move it into place."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_write(target) as file:
             fig.savefig(file, format=fmt, dpi=DPI)
-        # mkstemp makes the file private (0600); a picture should be as readable as any other.
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
     finally:
         fig.clear()  # frees the artists now rather than whenever the collector gets to them
     return target
