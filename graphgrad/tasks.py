@@ -17,11 +17,9 @@ import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import nn
-from .creation import manual_seed, tensor
-from .data import TensorDataset
+from .creation import Generator, manual_seed, tensor
+from .data import TensorDataset, random_split
 from .data import datasets as builtin
 from .graph import examples
 
@@ -82,12 +80,9 @@ def _classifier(sizes: tuple, activation=nn.Tanh) -> nn.Module:
     return nn.Sequential(*layers[:-1])
 
 
-def _split(dataset: TensorDataset, seed: int, fraction: float = 0.2):
-    x, y = dataset.tensors
-    order = np.random.default_rng(seed).permutation(len(dataset))
-    cut = int(len(order) * (1 - fraction))
-    train, val = order[:cut], order[cut:]
-    return TensorDataset(x[train], y[train]), TensorDataset(x[val], y[val])
+def _split(dataset: TensorDataset, seed: int):
+    """80% for training, 20% for validation."""
+    return random_split(dataset, [0.8, 0.2], generator=Generator().manual_seed(seed))
 
 
 def _moons(seed: int) -> Task:

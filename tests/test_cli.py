@@ -160,3 +160,11 @@ def test_quick_tour_writes_an_index_linking_every_file(tmp_path):
         assert name in index and (out / name).is_file(), name
     assert "diverged" in result.stdout.lower()
     assert "index.html" in result.stdout
+
+
+@pytest.mark.parametrize("task", ["moons", "spirals"])
+def test_classification_tasks_train_and_report_a_metric(task, tmp_path):
+    result = graphgrad("fit", task, "--epochs", "30", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    final = json.loads((tmp_path / "history.json").read_text())["epochs"][-1]
+    assert final["metric"] > 0.75  # well above chance (1/2, 1/3) on the held-out fifth
