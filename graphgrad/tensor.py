@@ -389,23 +389,7 @@ class Tensor:
         >>> gg.tensor([1, 2]).to(gg.float64).dtype
         graphgrad.float64
         """
-        dtype = kwargs.pop("dtype", None)
-        copy = kwargs.pop("copy", False)
-        kwargs.pop("non_blocking", None)
-        device = kwargs.pop("device", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif isinstance(arg, (str, _device.device)):
-                device = arg
-            else:
-                dtype = arg
-        if device is not None and str(device) != "cpu":
-            raise RuntimeError(
-                f"to: graphgrad runs on the CPU only; device {str(device)!r} is not available"
-            )
+        dtype, copy = to_arguments(args, kwargs)
         if dtype is None:
             return self.clone() if copy else self
         target = _dtype.to_numpy_dtype(dtype)
@@ -1138,6 +1122,31 @@ class Tensor:
     def _in_graph(self) -> bool:
         """A non-leaf tensor under grad mode: ``x += y`` then rebinds x to a new node."""
         return self.grad_fn is not None and _grad_state.grad_enabled
+
+
+def to_arguments(args: tuple, kwargs: dict):
+    """torch's ``to(...)`` arguments (a dtype, a device, a tensor to match; ``dtype=``,
+    ``device=``, ``copy=``, ``non_blocking=``) as ``(dtype or None, copy)``; only the CPU exists.
+    Shared by ``Tensor.to`` and ``nn.Module.to``."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, (str, _device.device)):
+            device = arg
+        else:
+            dtype = arg
+    if device is not None and _device.device(device) != "cpu":
+        raise RuntimeError(
+            f"to: graphgrad runs on the CPU only; device {str(device)!r} is not available"
+        )
+    return dtype, copy
 
 
 class Size(tuple):

@@ -7,9 +7,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype
-from ..._device import device as device_type
 from ...autograd import no_grad
-from ...tensor import RemovableHandle, Tensor
+from ...tensor import RemovableHandle, Tensor, to_arguments
 from ..parameter import Parameter
 
 
@@ -431,18 +430,7 @@ class Module:
         >>> gg.nn.Linear(2, 2).to(gg.float64).weight.dtype
         graphgrad.float64
         """
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif isinstance(arg, (str, device_type)):
-                device = arg
-            else:
-                dtype = arg
-        if device is not None and device_type(device) != "cpu":
-            raise RuntimeError(f"to: graphgrad runs on the CPU only; device {str(device)!r} "
-                               f"is not available")
+        dtype, _ = to_arguments(args, kwargs)
         if dtype is None:
             return self
         if not _dtype.to_numpy_dtype(dtype).kind == "f":
