@@ -28,7 +28,11 @@ def cos(x):
 
 
 def sign(x):
-    return x.sign() if isinstance(x, Tensor) else np.sign(x)
+    return x.sign()
+
+
+def zeros_like(x):
+    return wrap(np.zeros(tuple(x.shape), x._data.dtype))
 
 
 def reshape(x, shape):
@@ -84,3 +88,35 @@ def scatter_add(shape, axis, index, values):
 
 def gather(x, axis, index):
     return apply(OPS["gather"], (x,), (axis, index))
+
+
+def prod_of_others(x, axis):
+    """For each element, the product of the other elements along ``axis``, made of products of
+    shifted slices only: no division, so zeros are safe, and differentiable again at any order.
+    It is the exclusive product from the left times the exclusive product from the right."""
+    dims = tuple(axis) + tuple(i for i in range(x.ndim) if i not in axis)
+    moved = permute(x, dims)
+    reduced, kept = tuple(moved.shape[: len(axis)]), tuple(moved.shape[len(axis) :])
+    rows = reshape(moved, (-1,) + kept)  # the reduced elements along dim 0
+    backwards = (slice(None, None, -1),)
+    left = _exclusive_cumprod(rows)
+    right = _slice(_exclusive_cumprod(_slice(rows, backwards)), backwards)
+    return permute(reshape(left * right, reduced + kept), tuple(np.argsort(dims)))
+
+
+def _exclusive_cumprod(rows):
+    """``out[i] = rows[0] * ... * rows[i - 1]`` along dim 0 (``out[0]`` is ones), by doubling:
+    log2(n) steps of one product each."""
+    n = rows.shape[0]
+    ones = wrap(np.ones((1,) + tuple(rows.shape[1:]), rows._data.dtype))
+    out = apply(OPS["cat"], (ones, _slice(rows, (slice(0, n - 1),))), (0,))
+    step = 1
+    while step < n:
+        shifted = _slice(out, (slice(0, n - step),)) * _slice(out, (slice(step, n),))
+        out = apply(OPS["cat"], (_slice(out, (slice(0, step),)), shifted), (0,))
+        step *= 2
+    return out
+
+
+def _slice(x, index):
+    return apply(OPS["getitem"], (x,), (index, False))

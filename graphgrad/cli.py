@@ -7,15 +7,23 @@
     graphgrad fit TASK [--lr ... | --config run.toml]   train a task; verdict if it fails
     graphgrad lr-find TASK                     the learning-rate range test
 
-Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2.
+Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
+Ctrl-C gets a line or two on what was saved and how to go on, and exit code 130. A command is
+registered in build_parser with add_parser(...) and set_defaults(run=function).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
+import math
 import os
+import re
+import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ._files import atomic_write
@@ -33,25 +41,82 @@ class UsageError(Exception):
     """A problem with what the user typed: reported in one line, exit code 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C: what was saved and how to go on, reported in a line or two, exit code 130."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not argparse's usage block
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(f"{self.prog}: {message}{_suggest_choice(message, self)} "
+                         f"(see {self.prog} --help)")
+
+
+class _CommandParser(_Parser):
+    """A command's parser names its own unknown arguments: argparse leaves them to the top
+    parser, which knows neither the command nor its flags."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extra = super().parse_known_args(args, namespace)
+        if extra:
+            self.error(_unrecognized(extra[0], self))
+        return parsed, extra
+
+
+def _did_you_mean(word: str, options) -> str | None:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return close[0] if close else None
+
+
+def _suggest_choice(message: str, parser: argparse.ArgumentParser) -> str:
+    """'; did you mean 'fit'?' for argparse's "invalid choice: 'fti'" (of a command or flag)."""
+    match = re.search(r"invalid choice: '([^']*)'", message)
+    if match is None:
+        return ""
+    choices = [c for action in parser._actions if action.choices for c in action.choices]
+    guess = _did_you_mean(match.group(1), choices)
+    return f"; did you mean {guess!r}?" if guess else ""
+
+
+def _unrecognized(token: str, parser: argparse.ArgumentParser) -> str:
+    if not token.startswith("-"):
+        return f"unexpected argument {token!r}"
+    flag = token.split("=", 1)[0]
+    guess = _did_you_mean(flag, parser._option_string_actions)
+    return f"unknown flag {flag}" + (f"; did you mean {guess}?" if guess else "")
+
+
+def _check_top_level_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Name an unknown flag before the command (argparse would only say a command is missing)."""
+    for token in argv:
+        if not token.startswith("-") or token == "--":
+            return
+        flags = parser._option_string_actions
+        if token not in flags and not (token.startswith("--") and
+                                       any(f.startswith(token) for f in flags)):
+            guess = _did_you_mean(token, flags)
+            hint = f"did you mean {guess}? " if guess else ""
+            raise UsageError(f"graphgrad: unknown flag {token}; {hint}flags go after the "
+                             f"command, e.g. graphgrad fit --help (see graphgrad --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphgrad", description="Neural-network optimisation on an explicit "
                      "computational graph.")
     parser.add_argument("--version", action="version", version=f"graphgrad {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=_CommandParser)
     commands.required = True
 
     explain = commands.add_parser(
         "explain", help="work a forward pass, backward pass and update as a table",
         description="Without EXPR: the seed 003 branch-and-merge example, two iterations "
-                    "(x=2 then x=0). With EXPR: that expression, every variable a parameter.")
+                    "(x=2 then x=0). With EXPR: that expression; every variable is a parameter "
+                    "that the update step changes, except those named in --inputs.")
     explain.add_argument("expr", nargs="?", help="an expression such as 'x*w + b'")
     explain.add_argument("--at", type=_assignments, default={},
                          help="variable values, e.g. x=2,w=3,b=1")
+    explain.add_argument("--inputs", type=_names, default=[], metavar="NAMES",
+                         help="variables held fixed as inputs, not updated, e.g. x or x,y")
     explain.add_argument("--lr", type=_positive_float, default=0.1,
                          help="learning rate of the update step (default 0.1)")
     explain.add_argument("--format", choices=FORMATS, default="text")
@@ -88,12 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write a checkpoint every N epochs (and on Ctrl-C)")
     fit.add_argument("--resume", action="store_true",
                      help="continue from the checkpoint in --out")
-    fit.add_argument("--config", type=Path, help="a TOML file with any of the flags' keys")
+    fit.add_argument("--config", type=Path, help="a TOML file with any of the flags' keys, "
+                     "e.g. lr = 0.01 (flags override it)")
     fit.set_defaults(run=_fit)
 
     finder = commands.add_parser("lr-find", help="the learning-rate range test for a task")
     finder.add_argument("task", help=f"{' | '.join(TASKS)} | FILE.py")
-    finder.add_argument("--optimizer", choices=OPTIMIZERS)
+    finder.add_argument("--optimizer", type=_choice(OPTIMIZERS), metavar="|".join(OPTIMIZERS))
     finder.add_argument("--start-lr", type=_positive_float, default=1e-7)
     finder.add_argument("--end-lr", type=_positive_float, default=10.0)
     finder.add_argument("--steps", type=_positive_int, default=100)
@@ -104,29 +170,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULERS = ("none", "step", "cosine", "exponential", "onecycle", "plateau")
-# The training settings a flag, a config file or a task's defaults can give, with their types.
-SETTINGS = {"lr": float, "lr_decay": float, "min_lr": float, "max_grad": float,
-            "max_grad_norm": float, "epochs": int, "batch_size": int, "optimizer": str,
-            "scheduler": str, "seed": int, "momentum": float, "weight_decay": float}
-
-
 def _add_training_flags(parser) -> None:
-    parser.add_argument("--lr", type=_positive_float, help="learning rate")
-    parser.add_argument("--lr-decay", type=_positive_float,
+    parser.add_argument("--lr", type=SETTINGS["lr"], help="learning rate")
+    parser.add_argument("--lr-decay", type=SETTINGS["lr_decay"],
                         help="multiply the learning rate by this after each epoch (seed: LR_DECAY)")
-    parser.add_argument("--min-lr", type=_non_negative_float,
+    parser.add_argument("--min-lr", type=SETTINGS["min_lr"],
                         help="floor of the decayed learning rate (seed: MIN_LR)")
-    parser.add_argument("--max-grad", type=_positive_float,
+    parser.add_argument("--max-grad", type=SETTINGS["max_grad"],
                         help="clip every gradient element to +-this (seed: MAX_GRAD)")
-    parser.add_argument("--max-grad-norm", type=_positive_float,
+    parser.add_argument("--max-grad-norm", type=SETTINGS["max_grad_norm"],
                         help="clip the global gradient norm to this")
-    parser.add_argument("--epochs", type=_positive_int)
-    parser.add_argument("--batch-size", type=_positive_int)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS)
-    parser.add_argument("--scheduler", choices=SCHEDULERS)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--epochs", type=SETTINGS["epochs"])
+    parser.add_argument("--batch-size", type=SETTINGS["batch_size"])
+    parser.add_argument("--optimizer", type=SETTINGS["optimizer"], metavar="|".join(OPTIMIZERS))
+    parser.add_argument("--scheduler", type=SETTINGS["scheduler"], metavar="|".join(SCHEDULERS))
+    parser.add_argument("--seed", type=SETTINGS["seed"])
+
+
+# ---------------------------------------------------------------------------------- values
+# One validator per kind of value, for a flag's text and a config file's value alike; each
+# returns the value or raises ArgumentTypeError saying what is allowed.
+
+
+def _number(value) -> float:
+    if isinstance(value, bool):
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
+    return number
+
+
+def _positive_float(value) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {number:g}")
+    return number
+
+
+def _non_negative_float(value) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {number:g}")
+    return number
+
+
+def _decay(value) -> float:
+    number = _number(value)
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {number:g}")
+    return number
+
+
+def _whole(value) -> int:
+    if isinstance(value, (bool, float)):
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
+def _positive_int(value) -> int:
+    number = _whole(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {number}")
+    return number
+
+
+def _choice(options: tuple):
+    def check(value) -> str:
+        if value not in options:
+            guess = _did_you_mean(value, options) if isinstance(value, str) else None
+            hint = f"did you mean {guess!r}? " if guess else ""
+            raise argparse.ArgumentTypeError(f"invalid choice {value!r}; {hint}choose from "
+                                             f"{', '.join(map(repr, options))}")
+        return value
+
+    return check
 
 
 def _assignments(text: str) -> dict[str, float]:
@@ -136,45 +260,56 @@ def _assignments(text: str) -> dict[str, float]:
         if not sep or not name.strip():
             raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {item!r}")
         try:
-            values[name.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name.strip()}={value!r} is not a number") from None
+            values[name.strip()] = _number(value)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{name.strip()}: {exc}") from None
     return values
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    bad = [name for name in names if not name.isidentifier()]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected variable names such as x or x,y, got {text!r}")
+    return names
 
 
-def _non_negative_float(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
-    return value
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULERS = ("none", "step", "cosine", "exponential", "onecycle", "plateau")
+# The training settings a flag, a config file or a task's defaults can give: name -> validator.
+SETTINGS = {"lr": _positive_float, "lr_decay": _decay, "min_lr": _non_negative_float,
+            "max_grad": _positive_float, "max_grad_norm": _positive_float,
+            "epochs": _positive_int, "batch_size": _positive_int,
+            "optimizer": _choice(OPTIMIZERS), "scheduler": _choice(SCHEDULERS), "seed": _whole,
+            "momentum": _non_negative_float, "weight_decay": _non_negative_float}
+NULLABLE = ("batch_size", "scheduler", "max_grad", "max_grad_norm")  # None: full batch, none...
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def _positive_float(text: str) -> float:
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
-    return value
+def _checked(config: dict, source: str, nullable: tuple = ()) -> dict:
+    """``config``'s settings through the flags' own validators; errors name source and key."""
+    checked = {}
+    for key, value in config.items():
+        name = key.replace("-", "_") if isinstance(key, str) else key
+        if name not in SETTINGS:
+            guess = _did_you_mean(str(name), SETTINGS)
+            hint = f"did you mean {guess!r}? " if guess else ""
+            raise UsageError(f"graphgrad: unknown key {key!r} in {source}; {hint}allowed: "
+                             f"{', '.join(sorted(SETTINGS))}")
+        if value is None and name in nullable:
+            checked[name] = None
+            continue
+        try:
+            checked[name] = SETTINGS[name](value)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"graphgrad: {key} in {source}: {exc}") from None
+    return checked
 
 
 def _explain(args) -> None:
     if args.expr is None:
+        if args.inputs:
+            raise UsageError("graphgrad explain: --inputs needs an EXPR, e.g. graphgrad explain "
+                             "'x*w + b' --at x=2,w=3,b=1 --inputs x")
         graph = examples.branch_and_merge()
         for step, x in enumerate((2.0, 0.0), start=1):
             explanation = graph.explain({"x": x, "y": 1.0}, lr=args.lr)
@@ -182,29 +317,65 @@ def _explain(args) -> None:
                                f"Seed 003, iteration {step}: x = {x:g}, y = 1")
             explanation.apply_update()
         return
-    graph = _expression_graph(args.expr, args.at)
-    _print_explanation(graph.explain(lr=args.lr), args.format, args.expr)
+    graph = _expression_graph(args.expr, args.at, args.inputs)
+    missing = [name for name in args.inputs if name not in args.at]
+    if missing:
+        raise UsageError(f"graphgrad explain: no value for input {missing[0]!r}: give it with "
+                         f"--at {missing[0]}=...")
+    with _numpy_warnings() as trouble:
+        explanation = graph.explain({name: args.at[name] for name in args.inputs}, lr=args.lr)
+    _print_explanation(explanation, args.format, args.expr,
+                       _roles(args.inputs, [node.name for node in graph.parameters]))
+    if trouble:
+        print(f"note: NumPy met {' and '.join(trouble)} working {args.expr} at {_at(args.at)}: "
+              "some values are inf or nan", file=sys.stderr if args.format == "json" else None)
 
 
-def _print_explanation(explanation, fmt: str, title: str) -> None:
-    if fmt == "json":
+def _roles(inputs: list, parameters: list) -> str:
+    """Which variables the update step changes, said before the table."""
+    if inputs:
+        return (f"inputs (held fixed): {', '.join(inputs)}; parameters (updated by the step): "
+                f"{', '.join(parameters) or 'none'}")
+    if not parameters:
+        return ""
+    return (f"every variable is a parameter, so the update step changes {', '.join(parameters)}; "
+            f"hold some fixed with --inputs, e.g. --inputs {parameters[0]}")
+
+
+def _print_explanation(explanation, fmt: str, title: str, roles: str = "") -> None:
+    if fmt == "json":  # the update rows say which variables are parameters
         print(explanation.to_json())
     elif fmt == "markdown":
-        print(f"### {title}\n\n{explanation.to_markdown()}\n")
+        print(f"### {title}\n\n" + (f"{roles}\n\n" if roles else "")
+              + f"{explanation.to_markdown()}\n")
     else:
-        print(f"== {title} ==\n{explanation.to_text()}\n")
+        print(f"== {title} ==\n" + (f"{roles}\n" if roles else "") + f"{explanation.to_text()}\n")
+
+
+def _at(values: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in values.items())
 
 
 def _graph(args) -> None:
-    for path in (args.svg, args.dot):
+    for flag, path in (("--svg", args.svg), ("--dot", args.dot)):
         if path is not None and not path.parent.is_dir():
-            raise UsageError(f"graphgrad: cannot write {path}: folder {path.parent} does not exist")
+            problem = "is not a folder" if path.parent.exists() else "does not exist"
+            raise UsageError(f"graphgrad graph: cannot write {flag} {path}: folder "
+                             f"{path.parent} {problem}")
     graph = _expression_graph(args.expr, args.at)
-    run = graph.run(backward=True)
+    with _numpy_warnings() as trouble:
+        run = graph.run(backward=True)
+    value = run.output.item()
+    grads = {node.name: float(run.grad(node.id)) for node in graph.parameters}
     print(f"f = {args.expr}")
-    print(f"f({', '.join(f'{k}={v:g}' for k, v in args.at.items())}) = {run.output.item():.10g}")
-    for node in graph.parameters:
-        print(f"  df/d{node.name} = {float(run.grad(node.id)):.10g}")
+    print(f"f({_at(args.at)}) = {value:.10g}")
+    for name, grad in grads.items():
+        print(f"  df/d{name} = {grad:.10g}")
+    if trouble:
+        bad = [f"f = {value:g}"] if not math.isfinite(value) else []
+        bad += [f"df/d{name} = {grad:g}" for name, grad in grads.items() if not math.isfinite(grad)]
+        what = ", ".join(bad) or "finite results, but some intermediate values were not finite"
+        print(f"note: {args.expr} at {_at(args.at)} gives {what} ({' and '.join(trouble)})")
     values = {i: v.detach().numpy() for i, v in run.values.items()}
     picture = graph.to_dict()
     for path, draw in ((args.svg, to_svg), (args.dot, to_dot)):
@@ -213,9 +384,9 @@ def _graph(args) -> None:
             print(f"wrote {path}")
 
 
-def _expression_graph(text: str, values: dict):
+def _expression_graph(text: str, values: dict, inputs: list = ()):
     try:
-        return graph_from_expression(text, values)
+        return graph_from_expression(text, values, inputs=inputs)
     except ExprError as exc:  # its first line names the column and what was expected there
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"graphgrad: bad expression {text!r}: {first_line}") from None
@@ -223,16 +394,50 @@ def _expression_graph(text: str, values: dict):
         raise UsageError(f"graphgrad: {exc}") from None
 
 
+@contextlib.contextmanager
+def _numpy_warnings():
+    """Collect NumPy's floating-point warnings ('divide by zero', 'overflow', 'invalid value')
+    into the list it yields, for the command to say in its own words what happened, instead of
+    Python printing each with a line of graphgrad's source. Other warnings show as usual."""
+    trouble: list[str] = []
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            yield trouble
+    finally:
+        for warning in caught:
+            text = str(warning.message)
+            if issubclass(warning.category, RuntimeWarning) and " encountered in " in text:
+                kind = text.split(" encountered in ")[0]
+                trouble.extend([kind] if kind not in trouble else [])
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename,
+                                     warning.lineno)
+
+
 def _write(path: Path, text: str) -> None:
     with atomic_write(path, "w", encoding="utf-8") as out:
         out.write(text)
 
 
+def _folder(path: Path, where: str) -> Path:
+    """``path`` as a folder that exists (made with its parents if need be) and can be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{where} {path}: exists and is not a folder") from None
+    except OSError as exc:
+        raise UsageError(f"{where} {path}: cannot make this folder: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"{where} {path}: cannot write to this folder: permission denied")
+    return path
+
+
 def _tour(args) -> None:
     from .tour import Tour
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"graphgrad tour: --out {args.out} exists and is not a folder")
+    _folder(args.out, "graphgrad tour: --out")
     print(f"graphgrad tour: writing to {args.out}")
     start = time.perf_counter()
     Tour(args.out, quick=args.quick).run()
@@ -240,9 +445,10 @@ def _tour(args) -> None:
 
 
 def _settings(args, task) -> dict:
-    """The task's defaults, overridden by the config file, overridden by the flags."""
-    settings = {k: v for k, v in task.config.items()}
-    if getattr(args, "config", None) is not None:
+    """The task's defaults, overridden by the config file, overridden by the flags; all of them
+    checked by the flags' validators."""
+    settings = _checked(task.config, f"the config of {args.task}", NULLABLE)
+    if args.config is not None:
         settings.update(_read_config(args.config))
     settings.update({k: v for k, v in vars(args).items() if k in SETTINGS and v is not None})
     if settings.get("scheduler") == "none":
@@ -259,107 +465,154 @@ def _read_config(path: Path) -> dict:
         except ImportError:
             raise UsageError("graphgrad: --config needs Python 3.11+ or 'pip install tomli'") \
                 from None
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"graphgrad: config file {path} does not exist")
+    if path.is_dir():
+        raise UsageError(f"graphgrad: config file {path} is a folder, not a TOML file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"graphgrad: cannot read config file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"graphgrad: config file {path} is not valid TOML: {exc}") from None
-    config = {}
-    for key, value in raw.items():
-        name = key.replace("-", "_")
-        if name not in SETTINGS:
-            raise UsageError(f"graphgrad: unknown key {key!r} in {path}; allowed: "
-                             f"{', '.join(sorted(SETTINGS))}")
-        kind = SETTINGS[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise UsageError(f"graphgrad: {key} in {path} must be a {kind.__name__}, got "
-                             f"{value!r}")
-        if name == "optimizer" and value not in OPTIMIZERS:
-            raise UsageError(f"graphgrad: optimizer {value!r} in {path}; choose from "
-                             f"{', '.join(OPTIMIZERS)}")
-        if name == "scheduler" and value not in SCHEDULERS:
-            raise UsageError(f"graphgrad: scheduler {value!r} in {path}; choose from "
-                             f"{', '.join(SCHEDULERS)}")
-        config[name] = value
-    return config
+    return _checked(raw, str(path))
 
 
-def _load_task(name: str, seed: int):
+def _load_task(name: str, seed: int, command: str):
     try:
         return get_task(name, seed=seed)
     except TaskError as exc:
-        raise UsageError(f"graphgrad: {exc}") from None
+        raise UsageError(f"graphgrad {command}: {exc} (see graphgrad {command} --help)") from None
     except ImportError as exc:  # an extra that the task needs (scikit-learn for digits)
-        raise UsageError(f"graphgrad: {exc}") from None
+        raise UsageError(f"graphgrad {command}: {exc}") from None
 
 
 def _fit(args) -> int:
     from . import train
+    from .train.checkpoint import checkpoint_path
 
-    task = _load_task(args.task, args.seed or 0)
+    task = _load_task(args.task, args.seed or 0, "fit")
     settings = _settings(args, task)
     out = args.out or Path("runs") / task.name
-    out.mkdir(parents=True, exist_ok=True)
-    history = train.fit(task.model, task.loss_fn, task.train_data, val_data=task.val_data,
-                        metric=task.metric, checkpoint_dir=out if args.checkpoint_every
-                        or args.resume else None, checkpoint_every=args.checkpoint_every,
-                        resume=args.resume or None, **settings)
-    _save_run(history, task, out)
-    print(history.summary())
-    print(f"wrote history, plot and weights to {out}")
+    if args.resume and not os.path.isfile(checkpoint_path(out)):
+        raise UsageError(f"graphgrad fit: --resume: there is no checkpoint "
+                         f"{checkpoint_path(out)}; a run with --checkpoint-every N writes one "
+                         "every N epochs and on Ctrl-C")
+    _folder(out, "graphgrad fit: --out")
+    try:
+        history = train.fit(task.model, task.loss_fn, task.train_data, val_data=task.val_data,
+                            metric=task.metric, checkpoint_dir=out if args.checkpoint_every
+                            or args.resume else None, checkpoint_every=args.checkpoint_every,
+                            resume=args.resume or None, **settings)
+    except KeyboardInterrupt as stop:  # train.TrainingInterrupted, or a plain Ctrl-C
+        raise Interrupted(_resume_advice(stop, args.argv)) from None
+    except ValueError as exc:  # fit's checks of the task's model and data (a task file's)
+        raise UsageError(f"graphgrad fit {args.task}: {exc}") from None
+    weights = _weights(task.model)
+    if history.verdict is None and sum(w.numel() for w in weights.values()) <= SMALL_MODEL:
+        print("fitted parameters: " + ", ".join(f"{name} = {_values(w)}"
+                                                  for name, w in weights.items()))
+    _save_run(history, weights, out)
     return 1 if history.verdict is not None else 0
 
 
-def _save_run(history, task, out: Path) -> None:
+SMALL_MODEL = 10  # a model with at most this many numbers has them printed after a fit
+
+
+def _values(tensor) -> str:
+    numbers = [f"{v:.5g}" for v in tensor.detach().numpy().reshape(-1).tolist()]
+    return numbers[0] if tensor.numel() == 1 else f"[{', '.join(numbers)}]"
+
+
+def _resume_advice(stop: KeyboardInterrupt, argv: list) -> str:
+    """What Ctrl-C saved and the command that goes on from there. train.TrainingInterrupted
+    carries ``checkpoint`` (None when nothing was saved), ``epoch`` and ``step``."""
+    checkpoint, epoch = getattr(stop, "checkpoint", None), getattr(stop, "epoch", None)
+    done = "" if epoch is None else (f" after {epoch} epoch{'s' if epoch != 1 else ''} "
+                                     f"(step {getattr(stop, 'step', '?')})")
+    if checkpoint is None:
+        return (f"graphgrad fit: interrupted{done}; nothing was saved: use --checkpoint-every N "
+                "to be able to resume")
+    again = shlex.join(["graphgrad", *argv, *([] if "--resume" in argv else ["--resume"])])
+    return (f"graphgrad fit: interrupted{done}; checkpoint in {checkpoint}\n"
+            f"continue with: {again}")
+
+
+def _weights(model) -> dict:
     from .graph import Graph
+
+    if isinstance(model, Graph):
+        return {n.name: n.value.detach() for n in model.parameters}
+    return model.state_dict()
+
+
+def _save_run(history, weights: dict, out: Path) -> None:
+    """Write the history, its plot (with matplotlib) and the weights; say what was written."""
     from .io import save
 
     history.to_csv(out / "history.csv")
     history.to_json(out / "history.json")
+    written = ["history.csv", "history.json"]
     try:
         history.plot(out / "history.png")
+        written.append("history.png")
     except ImportError as exc:  # matplotlib is an extra
-        print(f"(no plot: {exc})")
-    if isinstance(task.model, Graph):
-        weights = {n.name: n.value.detach() for n in task.model.parameters}
-    else:
-        weights = task.model.state_dict()
+        print(f"no plot: {exc}")
     save(weights, out / "weights.safetensors")
+    written.append("weights.safetensors")
+    print(f"wrote {', '.join(written)} to {out}")
 
 
 def _lr_find(args) -> None:
     from . import train
 
-    task = _load_task(args.task, args.seed)
+    task = _load_task(args.task, args.seed, "lr-find")
     settings = dict(task.config)
     optimizer = args.optimizer or settings.get("optimizer", "sgd")
     batch_size = args.batch_size or settings.get("batch_size")
-    result = train.lr_find(task.model, task.loss_fn, task.train_data, optimizer=optimizer,
-                           start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps,
-                           batch_size=batch_size, seed=args.seed)
-    out = args.out or Path("runs") / task.name
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder(args.out or Path("runs") / task.name, "graphgrad lr-find: --out")
+    try:
+        result = train.lr_find(task.model, task.loss_fn, task.train_data, optimizer=optimizer,
+                               start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps,
+                               batch_size=batch_size, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(f"graphgrad lr-find {args.task}: {exc}") from None
     print(f"suggested learning rate for {task.name} with {optimizer}: {result.suggestion:.3g}")
     try:
         result.plot(out / "lr_find.png")
         print(f"wrote {out / 'lr_find.png'}")
     except ImportError as exc:
-        print(f"(no plot: {exc})")
+        print(f"no plot: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
+        _check_top_level_flags(parser, argv)
         args = parser.parse_args(argv)
-        return args.run(args) or 0
+        args.argv = argv  # for the command that resumes an interrupted run
+        with _numpy_warnings() as trouble:
+            code = args.run(args) or 0
+        if trouble:
+            print(f"note: NumPy met {' and '.join(trouble)} along the way: some values were inf "
+                  "or nan")
+        return code
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(exc, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("graphgrad: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into e.g. head, which stopped reading: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so Python's exit flush stays quiet
+    except OSError as exc:  # a file or folder that could not be read or written, met part way
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"graphgrad: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

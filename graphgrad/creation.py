@@ -21,6 +21,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
         array = np.array([_to_array(x) for x in data])
     else:
         array = np.array(data)
+        _check_python_data(data, array, np_dtype)
         if np_dtype is None and array.dtype.kind == "f":
             array = array.astype(_dtype.DEFAULT_FLOAT)
         elif np_dtype is None and array.dtype.kind in "iu":
@@ -34,6 +35,20 @@ def _to_array(data, dtype=None) -> np.ndarray:
         array = array.astype(np_dtype)
     _dtype.from_numpy_dtype(array.dtype)
     return array
+
+
+def _check_python_data(data, array: np.ndarray, np_dtype) -> None:
+    """torch's errors for Python data it cannot hold: None, and integers beyond int64 (which
+    NumPy would keep as uint64 or objects, and a cast to int64 would wrap around)."""
+    if array.dtype.kind == "O":
+        values = list(_flat(data)) if isinstance(data, (list, tuple)) else [data]
+        if any(v is None for v in values):
+            raise RuntimeError("tensor(): Could not infer dtype of NoneType")
+        if any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values):
+            raise ValueError("tensor(): Overflow when unpacking long long (an int beyond int64)")
+    elif array.dtype == np.uint64 and (np_dtype is None or np_dtype.kind in "iu"):
+        if np_dtype != np.uint64:
+            raise ValueError("tensor(): Overflow when unpacking long long (an int beyond int64)")
 
 
 def _flat(data):
@@ -86,37 +101,94 @@ def _check_device(device) -> None:
         )
 
 
-def _factory(size, dtype, requires_grad, device, fill, default=_dtype.DEFAULT_FLOAT) -> Tensor:
+def _factory(
+    name, size, dtype, requires_grad, device, fill, default=_dtype.DEFAULT_FLOAT, kinds="fiub"
+) -> Tensor:
+    """A new leaf of ``size`` filled by ``fill(shape, numpy_dtype)``, after torch's checks of
+    the size, the dtype (``kinds``: the NumPy kinds ``name`` is implemented for) and device."""
     _check_device(device)
-    shape = _shape_arg(size)
+    shape = _shape_arg(size, name)
     if any(n < 0 for n in shape):
-        raise RuntimeError(f"Trying to create tensor with negative dimension: {shape}")
-    np_dtype = default if dtype is None else _dtype.to_numpy_dtype(dtype)
+        raise RuntimeError(
+            f"{name}: Dimension size must be non-negative: trying to create tensor with "
+            f"negative dimension, size {shape}"
+        )
+    np_dtype = default if dtype is None else _factory_dtype(name, dtype)
+    if np_dtype.kind not in kinds:
+        raise NotImplementedError(
+            f"{name}: not implemented for dtype {_dtype.from_numpy_dtype(np_dtype)}"
+        )
     return _leaf(fill(shape, np_dtype), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros; the size is given as numbers or as one tuple.
+def _factory_dtype(name: str, dtype) -> np.dtype:
+    """torch's factories take a dtype object (or the Python types float, int and bool), never a
+    string or a NumPy type."""
+    if not isinstance(dtype, _dtype.dtype) and dtype not in (float, int, bool):
+        raise TypeError(f"{name}(): argument 'dtype' must be graphgrad.dtype, not {dtype!r}")
+    return np.dtype(_dtype.to_numpy_dtype(dtype))
+
+
+def _size_of(name: str, args: tuple, size) -> tuple:
+    """The size as numbers, one sequence, or ``size=`` (torch takes all three, and not none)."""
+    if size is not None:
+        if args:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        return (size,)
+    if not args:
+        raise TypeError(f"{name}() missing 1 required positional argument: 'size'")
+    return args
+
+
+def _number(name: str, argument: str, value):
+    """A Python number from a number or a one-element tensor (torch takes both)."""
+    if isinstance(value, Tensor):
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name}(): argument '{argument}' must be Number, not {type(value).__name__}"
+        )
+    return value
+
+
+def _integer(name: str, argument: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}(): argument '{argument}' must be int, not {type(value).__name__}")
+    return int(value)
+
+
+def zeros(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; the size is given as numbers, as one tuple, or as ``size=``.
 
     >>> import graphgrad as gg
     >>> gg.zeros(2, 3).shape
     graphgrad.Size([2, 3])
     """
-    return _factory(size, dtype, requires_grad, device, np.zeros)
+    return _factory(
+        "zeros", _size_of("zeros", args, size), dtype, requires_grad, device, np.zeros
+    )
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _factory(size, dtype, requires_grad, device, np.ones)
+def ones(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _factory("ones", _size_of("ones", args, size), dtype, requires_grad, device, np.ones)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _factory(size, dtype, requires_grad, device, np.zeros)  # zeroed: never uninitialised
+def empty(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _factory(  # zeroed: never uninitialised
+        "empty", _size_of("empty", args, size), dtype, requires_grad, device, np.zeros
+    )
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if not isinstance(size, (tuple, list, Size)):
+        raise TypeError(f"full(): argument 'size' must be tuple of ints, not {type(size).__name__}")
+    fill_value = _number("full", "fill_value", fill_value)
     default = _dtype.default_dtype_for_category(_dtype.scalar_category(fill_value))
     return _factory(
-        (size,) if isinstance(size, int) else size,
+        "full",
+        size,
         dtype,
         requires_grad,
         device,
@@ -128,46 +200,79 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
 def eye(
     n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
+    n = _integer("eye", "n", n)
+    m = n if m is None else _integer("eye", "m", m)
+    for name, value in (("n", n), ("m", m)):
+        if value < 0:
+            raise RuntimeError(f"eye: {name} must be greater or equal to 0, got {value}")
     return _factory(
-        (n, n if m is None else m),
-        dtype,
-        requires_grad,
-        device,
-        lambda shape, d: np.eye(*shape, dtype=d),
+        "eye", (n, m), dtype, requires_grad, device, lambda shape, d: np.eye(*shape, dtype=d)
     )
 
 
 def arange(
-    start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False
+    start=0, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive); int64 unless an argument is a float."""
+    """Values from ``start`` to ``end`` (exclusive); int64 unless an argument is a float.
+
+    >>> import graphgrad as gg
+    >>> gg.arange(5).tolist(), gg.arange(end=3).tolist(), gg.arange(4, 0, -2).tolist()
+    ([0, 1, 2, 3, 4], [0, 1, 2], [4, 2])
+    """
     if end is None:
         start, end = 0, start
+    start, end, step = (_number("arange", k, v) for k, v in zip(_RANGE, (start, end, step)))
+    if not all(math.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
-    numbers = (start, end, step)
-    is_float = any(isinstance(v, float) for v in numbers)
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})"
+        )
+    is_float = any(isinstance(v, float) for v in (start, end, step))
     default = _dtype.DEFAULT_FLOAT if is_float else _dtype.DEFAULT_INT
     count = max(0, math.ceil((end - start) / step))
     values = start + np.arange(count, dtype=np.float64 if is_float else np.int64) * step
     return _factory(
-        (count,), dtype, requires_grad, device, lambda shape, d: values.astype(d), default
+        "arange",
+        (count,),
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: values.astype(d),
+        default,
+        kinds="fiu",
     )
+
+
+_RANGE = ("start", "end", "step")
 
 
 def linspace(
     start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
+    start, end = _number("linspace", "start", start), _number("linspace", "end", end)
+    steps = _integer("linspace", "steps", steps)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     return _factory(
+        "linspace",
         (steps,),
         dtype,
         requires_grad,
         device,
         lambda shape, d: np.linspace(start, end, steps).astype(d),
+        kinds="fiu",
     )
 
 
 def _like(fn, t: Tensor, dtype, requires_grad, **kwargs) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise TypeError(
+            f"{fn.__name__}_like(): argument 'input' must be Tensor, not {type(t).__name__}"
+        )
     return fn(
         t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad, **kwargs
     )
@@ -221,7 +326,10 @@ class Generator:
         self.rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
+        seed = int(seed)
+        if not -(2**63) <= seed < 2**64:  # torch's range: a negative seed wraps, as a uint64
+            raise ValueError(f"manual_seed: Overflow when unpacking long long: {seed}")
+        self._seed = seed % 2**64
         self.rng = np.random.default_rng(self._seed)
         return self
 
@@ -231,12 +339,45 @@ class Generator:
     def seed(self) -> int:
         return self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))._seed
 
-    def get_state(self) -> dict:
-        return self.rng.bit_generator.state
+    def get_state(self) -> Tensor:
+        """The generator's position as a uint8 tensor, as torch's ``Generator.get_state`` gives:
+        a copy, which :meth:`set_state` puts back (the bytes are PCG64's, not torch's).
 
-    def set_state(self, state: dict) -> Generator:
-        self.rng.bit_generator.state = state
+        >>> import graphgrad as gg
+        >>> g = gg.Generator().manual_seed(0)
+        >>> state = g.get_state()
+        >>> state.dtype, tuple(state.shape)
+        (graphgrad.uint8, (40,))
+        >>> a = gg.rand(2, generator=g)
+        >>> a.equal(gg.rand(2, generator=g.set_state(state)))
+        True
+        """
+        state = self.rng.bit_generator.state
+        words = (state["state"]["state"], state["state"]["inc"])
+        raw = b"".join(w.to_bytes(16, "little") for w in words)
+        raw += state["has_uint32"].to_bytes(4, "little") + state["uinteger"].to_bytes(4, "little")
+        return _new(np.frombuffer(raw, dtype=np.uint8).copy(), False)
+
+    def set_state(self, new_state) -> Generator:
+        """Move the generator to ``new_state``, a tensor from :meth:`get_state`."""
+        array = new_state.numpy() if isinstance(new_state, Tensor) else None
+        if array is None or array.dtype != np.uint8 or array.shape != (_STATE_BYTES,):
+            what = (f"a {array.dtype} tensor of shape {tuple(array.shape)}" if array is not None
+                    else type(new_state).__name__)
+            raise TypeError(f"Generator.set_state: expected the uint8 tensor of shape "
+                            f"({_STATE_BYTES},) that get_state gives, got {what}")
+        raw = array.tobytes()
+        self.rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(raw[:16], "little"),
+                      "inc": int.from_bytes(raw[16:32], "little")},
+            "has_uint32": int.from_bytes(raw[32:36], "little"),
+            "uinteger": int.from_bytes(raw[36:40], "little"),
+        }
         return self
+
+
+_STATE_BYTES = 40  # PCG64: 128-bit state and increment, then the buffered 32-bit half-draw
 
 
 default_generator = Generator()
@@ -259,26 +400,38 @@ def _rng(generator: Generator | None) -> np.random.Generator:
     return (generator or default_generator).rng
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples from [0, 1)."""
+def rand(
+    *args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    """Uniform samples from [0, 1), of a floating-point dtype."""
     return _factory(
-        size, dtype, requires_grad, device, lambda shape, d: _rng(generator).random(shape).astype(d)
+        "rand",
+        _size_of("rand", args, size),
+        dtype,
+        requires_grad,
+        device,
+        lambda shape, d: _rng(generator).random(shape).astype(d),
+        kinds="f",
     )
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
+def randn(
+    *args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    """Standard normal samples, of a floating-point dtype."""
     return _factory(
-        size,
+        "randn",
+        _size_of("randn", args, size),
         dtype,
         requires_grad,
         device,
         lambda shape, d: _rng(generator).standard_normal(shape).astype(d),
+        kinds="f",
     )
 
 
 def randint(
-    low,
+    low=0,
     high=None,
     size=None,
     *,
@@ -287,16 +440,25 @@ def randint(
     device=None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """Integers from ``low`` (default 0) to ``high`` (exclusive): ``randint(high, size)`` too."""
+    """Integers from ``low`` (default 0) to ``high`` (exclusive): ``randint(high, size)`` too.
+
+    >>> import graphgrad as gg
+    >>> gg.randint(3, (4,)).shape, gg.randint(high=2, size=(2, 2), dtype=gg.bool).dtype
+    (graphgrad.Size([4]), graphgrad.bool)
+    """
     if size is None:
         if high is None or not isinstance(high, (tuple, list, Size)):
             raise TypeError("randint() missing required argument 'size'")
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
+    low, high = _integer("randint", "low", low), _integer("randint", "high", high)
     if high <= low:
         raise RuntimeError(f"randint: expects low < high, got low={low}, high={high}")
+    if dtype is not None:
+        _check_randint_bounds(low, high, _factory_dtype("randint", dtype))
     return _factory(
+        "randint",
         size,
         dtype,
         requires_grad,
@@ -306,14 +468,31 @@ def randint(
     )
 
 
-def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
+def _check_randint_bounds(low: int, high: int, np_dtype: np.dtype) -> None:
+    """torch refuses a range the dtype cannot hold rather than wrap its draws around."""
+    if np_dtype.kind == "f":
+        return
+    info = (0, 1) if np_dtype.kind == "b" else (np.iinfo(np_dtype).min, np.iinfo(np_dtype).max)
+    name = _dtype.from_numpy_dtype(np_dtype)
+    if not info[0] <= low <= info[1]:
+        raise RuntimeError(f"randint: from ({low}) is out of bounds for {name}")
+    if not info[0] <= high - 1 <= info[1]:
+        raise RuntimeError(f"randint: to - 1 ({high - 1}) is out of bounds for {name}")
+
+
+def randperm(
+    n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    n = _integer("randperm", "n", n)
     return _factory(
+        "randperm",
         (n,),
         dtype,
-        False,
+        requires_grad,
         device,
         lambda shape, d: _rng(generator).permutation(n).astype(d),
         _dtype.DEFAULT_INT,
+        kinds="fiu",
     )
 
 

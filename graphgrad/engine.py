@@ -23,6 +23,10 @@ from .ops import numpy_ns
 
 _sequence = itertools.count()
 _ndarray = _np.ndarray
+# The dtypes a gradient flows through (torch's isDifferentiableType; graphgrad has no complex).
+# An op's output of any other dtype never gets a node, so it never requires grad: comparisons,
+# logical ops, argmax, integer casts. This is the one rule; no op declares it.
+GRAD_DTYPES = frozenset(_np.dtype(t) for t in (_np.float16, _np.float32, _np.float64))
 _OWNED_REFCOUNT = 4
 
 
@@ -143,16 +147,14 @@ class HigherOrderCtx:
     """What a vjp sees under ``create_graph=True``: tensors instead of arrays, so that the
     backward pass is itself recorded and can be differentiated again."""
 
-    __slots__ = ("node", "xp", "_out")
+    __slots__ = ("node", "xp", "inputs", "_out")
 
     def __init__(self, node: Node, tensor_ns) -> None:
-        if not node.op.twice_differentiable:
-            raise RuntimeError(
-                f"{node.op.grad_fn_name}: create_graph=True is not supported through "
-                f"'{node.op.name}' (its gradient is not itself differentiable in graphgrad)"
-            )
         self.node = node
         self.xp = tensor_ns
+        # Constant arrays (a number operand, where's condition, clamp's bounds) become constant
+        # tensors: the vjp then computes on tensors only, never on an array and a tensor.
+        self.inputs = tuple(tensor_ns.wrap(x) if type(x) is _ndarray else x for x in node.inputs)
         self._out = None
 
     @property
@@ -167,7 +169,7 @@ class HigherOrderCtx:
     def out(self):
         # Recomputed from the input tensors so that it is connected to them; only this mode pays.
         if self._out is None:
-            self._out = self.xp.apply(self.node.op, self.node.inputs, self.node.params)
+            self._out = self.xp.apply(self.node.op, self.inputs, self.node.params)
         return self._out
 
 
@@ -261,7 +263,8 @@ class _Pass:
                 if node.stamp != _clock[0]:
                     node.check_saved()
                 if create_graph:
-                    grads = node.op.vjp(HigherOrderCtx(node, self.ns), g, *node.inputs)
+                    ctx = HigherOrderCtx(node, self.ns)
+                    grads = node.op.vjp(ctx, g, *ctx.inputs)
                 else:
                     grads = node.op.vjp(node, g, *node.arrays)
             for x, need, gi in zip(node.inputs, node.needs_input_grad, grads):

@@ -37,6 +37,7 @@ import io
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -59,11 +60,19 @@ _DTYPES = {
 }
 _CODES = {d.str: code for code, d in _DTYPES.items()}  # '<f4' -> 'F32'
 _NOT_OURS = "not a graphgrad/safetensors file"
+_TORCH_SUFFIXES = (".pt", ".pth")  # names that promise torch.load, which cannot read safetensors
+_warned_suffix = False  # save warns about such a name once per process
 
 
 def save(obj, f) -> None:
     """Save ``obj`` (a tensor, or dicts, lists and tuples of tensors, str, int, float, bool and
     None) to ``f``, a path or a binary file object, in the safetensors format.
+
+    The file is safetensors, not a pickle, so ``torch.load`` cannot read it (it fails with an
+    unpickling error). In PyTorch, read it with ``safetensors.torch.load_file(path)`` (``pip
+    install safetensors``), e.g. ``model.load_state_dict(load_file("model.safetensors"))``; in
+    graphgrad, with :func:`load`. Name it ``*.safetensors``: a path ending in ``.pt`` or
+    ``.pth``, the names of torch.save's pickles, gets a warning (once per process).
 
     A path is written atomically: the old file stays as it was unless the new one is complete.
     ``requires_grad`` is not saved, as in torch. Anything else raises ``TypeError`` naming where
@@ -90,6 +99,7 @@ it stores tensors, and dicts, lists and tuples of them, with str, int, float, bo
     ordered = sorted(arrays.items(), key=lambda item: -item[1].itemsize)
     header = _header(ordered, structure)
     if isinstance(f, (str, os.PathLike)):
+        _warn_about_torch_suffix(os.fspath(f))
         _write_atomically(os.fspath(f), header, ordered)
     else:
         _write(f, header, ordered)
@@ -124,6 +134,16 @@ with the legacy format) - graphgrad never unpickles
 
 
 # ---------------------------------------------------------------------------------- saving
+def _warn_about_torch_suffix(path: str) -> None:
+    global _warned_suffix
+    if _warned_suffix or not path.lower().endswith(_TORCH_SUFFIXES):
+        return
+    _warned_suffix = True
+    warnings.warn(f"graphgrad.save writes safetensors, not a torch pickle: torch.load({path!r}) "
+                  f"will fail; read it with safetensors.torch.load_file({path!r}) or "
+                  "graphgrad.load, or name it .safetensors", UserWarning, stacklevel=3)
+
+
 def _encode(obj, where: tuple, arrays: dict, open_ids: set):
     """``obj`` as the structure JSON; its tensors go into ``arrays`` by name."""
     if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":

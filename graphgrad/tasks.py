@@ -13,6 +13,7 @@ takes one of ``TASKS`` by name, or a Python file that defines the same things un
 
 from __future__ import annotations
 
+import difflib
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,10 @@ def get_task(name: str, seed: int = 0) -> Task:
     builders = {"polynomial": _polynomial, "linear": _linear, "moons": _moons,
                 "spirals": _spirals, "digits": _digits}
     if name not in builders:
-        raise TaskError(f"unknown task {name!r}; choose one of {', '.join(TASKS)} or a .py file")
+        close = difflib.get_close_matches(name, TASKS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TaskError(f"unknown task {name!r}; {hint}choose one of {', '.join(TASKS)} or a "
+                        ".py file")
     manual_seed(seed)  # the same seed, the same initial weights
     return builders[name](seed)
 

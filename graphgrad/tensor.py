@@ -7,6 +7,8 @@ composite of other methods, whose gradient then comes for free.
 from __future__ import annotations
 
 import builtins
+import operator
+import warnings
 import weakref
 from collections import namedtuple
 
@@ -18,7 +20,7 @@ from .ops import OPS
 
 _ndarray = np.ndarray
 _grad_state = _state.state
-_FLOAT_KINDS = "f"
+_GRAD_DTYPES = engine.GRAD_DTYPES  # only these outputs get a node: torch's rule, in one place
 
 
 def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
@@ -44,7 +46,7 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
         raise _op_error(op, arrays, params, exc) from None
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if any_need and _grad_state.grad_enabled and op.differentiable:
+    if any_need and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
         t = _new(out, True, _record(op, inputs, arrays, params, out, needs))
     else:
         t = _new(out, False)
@@ -64,7 +66,7 @@ def _apply_with_number(op, a: Tensor, b, number_first: bool = False) -> Tensor:
     if type(out) is not _ndarray:
         out = np.asarray(out)
     inputs = (b, a) if number_first else (a, b)
-    if not (a._requires_grad and _grad_state.grad_enabled):
+    if not (a._requires_grad and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES):
         t = _new(out, False)
     elif number_first:
         t = _new(out, True, _record(op, inputs, (operand, arr), (), out, _NEEDS_SECOND))
@@ -87,7 +89,7 @@ def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
     if type(out) is not _ndarray:
         out = np.asarray(out)
     need_a, need_b = a._requires_grad, b._requires_grad
-    if (need_a or need_b) and _grad_state.grad_enabled and op.differentiable:
+    if (need_a or need_b) and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
         t = _new(out, True, _record(op, (a, b), (x, y), (), out, (need_a, need_b)))
     else:
         t = _new(out, False)
@@ -102,10 +104,15 @@ def _apply_unary(op, x: Tensor) -> Tensor:
     if op.floating and arr.dtype.kind != "f":  # torch: exp of an int tensor is float32
         x = _cast(x, _dtype.DEFAULT_FLOAT)
         arr = x._data
-    out = op.forward(arr)
+    try:
+        out = op.forward(arr)
+    except Warning:
+        raise
+    except Exception as exc:  # e.g. NumPy's bool negative: torch's RuntimeError, named
+        raise _op_error(op, (arr,), (), exc) from None
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if x._requires_grad and _grad_state.grad_enabled and op.differentiable:
+    if x._requires_grad and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
         t = _new(out, True, _record(op, (x,), (arr,), (), out, _NEEDS_ONLY))
     else:
         t = _new(out, False)
@@ -152,7 +159,7 @@ def _new(array, requires_grad: bool, grad_fn=None, cls=None) -> Tensor:
     t = _new_object(cls or Tensor)
     t._data = array
     t._requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t.grad_fn = grad_fn
     t._version = 0
     t._hooks = None
@@ -173,6 +180,13 @@ _add, _sub, _mul, _div, _pow = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], O
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead."
+)
+
 
 class Tensor:
     """A multi-dimensional array that can record operations for automatic differentiation.
@@ -188,7 +202,7 @@ class Tensor:
     __slots__ = (
         "_data",
         "_requires_grad",
-        "grad",
+        "_grad",
         "grad_fn",
         "_version",
         "_hooks",
@@ -206,7 +220,7 @@ class Tensor:
         data = () if data is None else data
         self._data = np.array(_to_array(data, _dtype.float32), copy=True)
         self._requires_grad = False
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._version = 0
         self._hooks = None
@@ -223,6 +237,36 @@ class Tensor:
     @data.setter
     def data(self, value) -> None:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient backward accumulated here. As in torch, reading it on a non-leaf tensor
+        that does not retain its gradient warns: backward never fills it."""
+        grad = self._grad
+        if grad is None and self.grad_fn is not None and self.grad_fn.retained is None:
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    f"tensor are the same size"
+                )
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor "
+                    f"with dtype '{self.dtype}'. The gradient must match the tensor's dtype"
+                )
+        self._grad = value
 
     @property
     def requires_grad(self) -> bool:
@@ -267,9 +311,14 @@ class Tensor:
     def retains_grad(self) -> bool:
         return self.grad_fn is not None and self.grad_fn.retained is not None
 
-    def size(self, dim: int | None = None):
+    def size(self, dim: int | None = None, *, axis=None):
+        if axis is not None:
+            dim, _ = _numpy_names("size", dim, False, axis, None)
         if dim is None:
             return Size(self._data.shape)
+        if not self._data.ndim:
+            _dim(dim, 0, "size")  # a bad type or range is named first, as torch does
+            raise IndexError(f"size: Dimension specified as {dim} but tensor has no dimensions")
         return self._data.shape[_dim(dim, self.ndim, "size")]
 
     def dim(self) -> int:
@@ -332,7 +381,7 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if requires_grad and self._data.dtype.kind not in _FLOAT_KINDS:
+        if requires_grad and self._data.dtype not in _GRAD_DTYPES:
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients "
                 f"(this one is {self.dtype})"
@@ -460,10 +509,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def add(self, other, *, alpha=1) -> Tensor:
-        return _binary(_add, self, other if alpha == 1 else other * alpha)
+        plain = alpha == 1 and type(alpha) is builtins.int  # True and 1.0 are checked
+        return _binary(_add, self, other if plain else _times_alpha(self, other, alpha))
 
     def sub(self, other, *, alpha=1) -> Tensor:
-        return _binary(_sub, self, other if alpha == 1 else other * alpha)
+        plain = alpha == 1 and type(alpha) is builtins.int  # True and 1.0 are checked
+        return _binary(_sub, self, other if plain else _times_alpha(self, other, alpha))
 
     def mul(self, other) -> Tensor:
         return _binary(_mul, self, other)
@@ -472,13 +523,14 @@ class Tensor:
         if rounding_mode is None:
             return _binary(_div, self, other, float_only=True)
         if rounding_mode == "floor":
-            return _binary(_OPS["floor_divide"], self, other)
+            return _binary(_OPS["div_floor"], self, other)
         if rounding_mode == "trunc":
             quotient = _binary(_div, self, other, float_only=True)
             result = quotient.sign() * quotient.abs().floor()
             return result.to(_binary_dtype(self, other))
-        raise ValueError(
-            f"div: rounding_mode must be None, 'trunc' or 'floor', not {rounding_mode!r}"
+        raise RuntimeError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+            f"{rounding_mode!r}"
         )
 
     true_divide = divide = div
@@ -563,10 +615,10 @@ class Tensor:
         return _binary(_OPS["floor_divide"], self, other)
 
     def maximum(self, other) -> Tensor:
-        return _binary(_OPS["maximum"], self, other)
+        return _binary(_OPS["maximum"], self, _tensor_argument("maximum", "other", other))
 
     def minimum(self, other) -> Tensor:
-        return _binary(_OPS["minimum"], self, other)
+        return _binary(_OPS["minimum"], self, _tensor_argument("minimum", "other", other))
 
     def square(self) -> Tensor:
         return self * self
@@ -578,6 +630,7 @@ class Tensor:
         return matmul(self, other)
 
     def mm(self, other) -> Tensor:
+        other = _tensor_argument("mm", "mat2", other)
         if self.ndim != 2 or _ndim(other) != 2:
             raise RuntimeError(
                 f"mm: expected 2-D tensors, got shapes {tuple(self.shape)} and {tuple(other.shape)}"
@@ -585,6 +638,7 @@ class Tensor:
         return matmul(self, other)
 
     def bmm(self, other) -> Tensor:
+        other = _tensor_argument("bmm", "mat2", other)
         if self.ndim != 3 or _ndim(other) != 3:
             raise RuntimeError(
                 f"bmm: expected 3-D tensors, got shapes {tuple(self.shape)} and "
@@ -593,6 +647,7 @@ class Tensor:
         return matmul(self, other)
 
     def dot(self, other) -> Tensor:
+        other = _tensor_argument("dot", "tensor", other)
         if self.ndim != 1 or _ndim(other) != 1:
             raise RuntimeError(
                 f"dot: expected 1-D tensors, got shapes {tuple(self.shape)} and "
@@ -695,10 +750,14 @@ class Tensor:
     def isfinite(self):
         return apply(_OPS["isfinite"], (self,))
 
-    def all(self, dim=None, keepdim: bool = False) -> Tensor:
+    def all(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("all", dim, keepdim, axis, keepdims)
         return wrap(np.all(self._data, axis=_axes(dim, self.ndim, "all"), keepdims=keepdim))
 
-    def any(self, dim=None, keepdim: bool = False) -> Tensor:
+    def any(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("any", dim, keepdim, axis, keepdims)
         return wrap(np.any(self._data, axis=_axes(dim, self.ndim, "any"), keepdims=keepdim))
 
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
@@ -781,7 +840,7 @@ class Tensor:
         return where(condition, self, other)
 
     def lerp(self, end, weight) -> Tensor:
-        return self + weight * (end - self)
+        return self + weight * (_tensor_argument("lerp", "end", end) - self)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape) -> Tensor:
@@ -802,6 +861,8 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
+            _dim(start_dim, 0, "flatten")  # only 0 and -1 name the dim of a 0-d tensor
+            _dim(end_dim, 0, "flatten")
             return _reshape("flatten", self, (1,))
         start = _dim(start_dim, self.ndim, "flatten")
         end = _dim(end_dim, self.ndim, "flatten")
@@ -817,7 +878,9 @@ class Tensor:
         sizes = _infer_shape(tuple(sizes), shape[d], "unflatten")
         return _reshape("view", self, shape[:d] + sizes + shape[d + 1 :])
 
-    def squeeze(self, dim=None) -> Tensor:
+    def squeeze(self, dim=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("squeeze", dim, False, axis, None)
         shape = self._data.shape
         if dim is None:
             return _reshape("squeeze", self, tuple(n for n in shape if n != 1))
@@ -825,7 +888,9 @@ class Tensor:
         new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return _reshape("squeeze_dims" if isinstance(dim, tuple) else "squeeze_dim", self, new)
 
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("unsqueeze", dim, False, axis, None)
         d = _dim(dim, self.ndim + 1, "unsqueeze")
         shape = self._data.shape
         return _reshape("unsqueeze", self, shape[:d] + (1,) + shape[d:])
@@ -843,7 +908,8 @@ class Tensor:
         n = self.ndim
         d0, d1 = _dim(dim0, n, "transpose"), _dim(dim1, n, "transpose")
         dims = list(range(n))
-        dims[d0], dims[d1] = dims[d1], dims[d0]
+        if n:  # a 0-d tensor's dims 0 and -1 both name the tensor itself
+            dims[d0], dims[d1] = dims[d1], dims[d0]
         return apply(_OPS["transpose"], (self,), (tuple(dims),))
 
     swapaxes = swapdims = transpose
@@ -886,28 +952,49 @@ class Tensor:
     def split(self, split_size_or_sections, dim: int = 0) -> tuple:
         return split(self, split_size_or_sections, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple:
-        return chunk(self, chunks, dim)
+    def chunk(self, chunks: int, dim: int = 0, *, axis=None) -> tuple:
+        return chunk(self, chunks, dim, axis=axis)
 
     def flip(self, *dims) -> Tensor:
         axes = _axes(_shape_arg(dims), self.ndim, "flip") or ()
-        return self[
-            tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(self.ndim))
-        ]
+        index = tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(self.ndim))
+        return apply(_OPS["getitem"], (self,), (index, False))  # a negative step: not for users
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim=None, start=None, length=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("narrow", dim, False, axis, None)
+        if not self._data.ndim:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
         d = _dim(dim, self.ndim, "narrow")
+        size = self._data.shape[d]
+        start, length = builtins.int(start), builtins.int(length)
+        if not -size <= start <= size:
+            raise IndexError(
+                f"narrow: start out of range (expected to be in range of [{-size}, {size}], "
+                f"but got {start})"
+            )
+        start %= builtins.max(size, 1)
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        if start + length > size:
+            raise RuntimeError(
+                f"narrow: start ({start}) + length ({length}) exceeds dimension size ({size})."
+            )
         return self[(slice(None),) * d + (slice(start, start + length),)]
 
-    def gather(self, dim: int, index) -> Tensor:
+    def gather(self, dim=None, index=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("gather", dim, False, axis, None)
         d = _dim(dim, self.ndim, "gather")
         idx = _index_array(index)
         if idx.ndim != self.ndim:
             raise RuntimeError(f"gather: index has {idx.ndim} dimensions but input has {self.ndim}")
         return apply(_OPS["gather"], (self,), (d, idx))
 
-    def scatter_add(self, dim: int, index, src) -> Tensor:
+    def scatter_add(self, dim=None, index=None, src=None, *, axis=None) -> Tensor:
         """``self`` plus ``src`` added along ``dim`` at ``index`` (torch.Tensor.scatter_add)."""
+        if axis is not None:
+            dim, _ = _numpy_names("scatter_add", dim, False, axis, None)
         d = _dim(dim, self.ndim, "scatter_add")
         idx = _index_array(index)
         src = src[tuple(slice(0, n) for n in idx.shape)] if tuple(src.shape) != idx.shape else src
@@ -929,29 +1016,39 @@ class Tensor:
         return self + apply(_OPS["index_add"], (values,), (self._data.shape, index, advanced))
 
     def __getitem__(self, index) -> Tensor:
-        index, advanced = _normalize_index(index)
+        index, advanced = _normalize_index(index, self._data.shape)
         return apply(_OPS["getitem"], (self,), (index, advanced))
 
     def __setitem__(self, index, value) -> None:
-        index, _ = _normalize_index(index)
+        index, _ = _normalize_index(index, self._data.shape)
         if self._requires_grad and _grad_state.grad_enabled:
             self._refuse_inplace("__setitem__")
         try:
             self._data[index] = _array_of(value)
         except (ValueError, IndexError) as exc:
-            raise RuntimeError(
-                f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})"
-            ) from None
+            kind = IndexError if isinstance(exc, IndexError) else RuntimeError
+            raise kind(f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})") from None
         engine.mark_modified(self)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        """Sum over ``dim`` (an int, a tuple, or all); ``axis``/``keepdims`` are torch's NumPy
+        spellings of ``dim``/``keepdim``.
+
+        >>> import graphgrad as gg
+        >>> gg.ones(2, 3).sum(axis=1, keepdims=True).tolist()
+        [[3.0], [3.0]]
+        """
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("sum", dim, keepdim, axis, keepdims)
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind in "biu" and dtype is None:
             x = x.to(_dtype.int64)
         return apply(_OPS["sum"], (x,), (_axes(dim, self.ndim, "sum"), keepdim))
 
-    def mean(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("mean", dim, keepdim, axis, keepdims)
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind != "f":
             raise RuntimeError(
@@ -960,59 +1057,100 @@ class Tensor:
             )
         return apply(_OPS["mean"], (x,), (_axes(dim, self.ndim, "mean"), keepdim))
 
-    def nansum(self, dim=None, keepdim: bool = False) -> Tensor:
+    def nansum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("nansum", dim, keepdim, axis, keepdims)
         return where(self.isnan(), 0.0, self).sum(dim, keepdim)
 
-    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    def var(
+        self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
+    ) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("var", dim, keepdim, axis, keepdims)
         axes = _axes(dim, self.ndim, "var")
         correction = _correction(unbiased, correction)
         centered = self - self.mean(dim, keepdim=True)
-        n = _count(self._data.shape, axes)
-        return (centered * centered).sum(dim, keepdim) / builtins.max(0, n - correction)
+        dof = _count(self._data.shape, axes) - correction
+        if dof > 0:
+            return (centered * centered).sum(dim, keepdim) / dof
+        warnings.warn(  # torch's warning, in place of NumPy's divide-by-zero one
+            "var(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=2,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(dim, keepdim) / 0
 
-    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    def std(
+        self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
+    ) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("std", dim, keepdim, axis, keepdims)
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
-    def prod(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    def prod(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("prod", dim, keepdim, axis, keepdims)
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind in "biu" and dtype is None:
             x = x.to(_dtype.int64)
-        axes = _axes(dim, self.ndim, "prod")
+        axes = None if dim is None else (_dim(dim, self.ndim, "prod"),)  # torch: one dim or all
+        if axes is not None and not self.ndim:
+            axes = None
         kept = apply(_OPS["prod"], (x,), (tuple(range(self.ndim)) if axes is None else axes,))
         if keepdim:
             return kept
         return _reshape("view", kept, _reduced_shape(self._data.shape, axes))
 
-    def max(self, dim=None, keepdim: bool = False):
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """``max()``: the largest element; ``max(dim)``: (values, indices); ``max(other)``."""
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("max", dim, keepdim, axis, keepdims)
         return _extremum(self, dim, keepdim, "max", np.argmax)
 
-    def min(self, dim=None, keepdim: bool = False):
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("min", dim, keepdim, axis, keepdims)
         return _extremum(self, dim, keepdim, "min", np.argmin)
 
-    def amax(self, dim=(), keepdim: bool = False) -> Tensor:
-        return apply(_OPS["amax"], (self,), (_axes(dim, self.ndim, "amax"), keepdim))
+    def amax(self, dim=(), keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("amax", dim, keepdim, axis, keepdims)
+        return _amax_amin("amax", self, dim, keepdim)
 
-    def amin(self, dim=(), keepdim: bool = False) -> Tensor:
-        return apply(_OPS["amin"], (self,), (_axes(dim, self.ndim, "amin"), keepdim))
+    def amin(self, dim=(), keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("amin", dim, keepdim, axis, keepdims)
+        return _amax_amin("amin", self, dim, keepdim)
 
-    def argmax(self, dim=None, keepdim: bool = False) -> Tensor:
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("argmax", dim, keepdim, axis, keepdims)
         return _arg("argmax", self, dim, keepdim)
 
-    def argmin(self, dim=None, keepdim: bool = False) -> Tensor:
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("argmin", dim, keepdim, axis, keepdims)
         return _arg("argmin", self, dim, keepdim)
 
-    def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
+    def logsumexp(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _numpy_names("logsumexp", dim, keepdim, axis, keepdims)
+        if dim is None:  # torch: dim is required
+            raise TypeError("logsumexp() missing 1 required positional argument: 'dim'")
         x = self if self._data.dtype.kind == "f" else self.to(_dtype.float32)
         return apply(_OPS["logsumexp"], (x,), (_axes(dim, self.ndim, "logsumexp"), keepdim))
 
-    def softmax(self, dim: int, dtype=None) -> Tensor:
-        x = self if dtype is None else self.to(dtype)
-        return apply(_OPS["softmax"], (x,), (_softmax_axis(dim, self.ndim, "softmax"),))
+    def softmax(self, dim=None, dtype=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("softmax", dim, False, axis, None)
+        return _softmax("softmax", self if dtype is None else self.to(dtype), dim)
 
-    def log_softmax(self, dim: int, dtype=None) -> Tensor:
-        x = self if dtype is None else self.to(dtype)
-        return apply(_OPS["log_softmax"], (x,), (_softmax_axis(dim, self.ndim, "log_softmax"),))
+    def log_softmax(self, dim=None, dtype=None, *, axis=None) -> Tensor:
+        if axis is not None:
+            dim, _ = _numpy_names("log_softmax", dim, False, axis, None)
+        return _softmax("log_softmax", self if dtype is None else self.to(dtype), dim)
 
     def norm(self, p=2, dim=None, keepdim: bool = False) -> Tensor:
         if p == "fro" or p == 2:
@@ -1217,6 +1355,8 @@ def _binary(op, a, b, float_only: bool = False):
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         da, db = a._data.dtype, b._data.dtype
         if da is not db or (float_only and da.kind != "f"):
+            if op is _sub and "b" in (da.kind, db.kind):
+                raise _bool_subtraction()
             target = _binary_dtype(a, b)
             if float_only and target.kind != "f":
                 target = _dtype.DEFAULT_FLOAT
@@ -1229,9 +1369,18 @@ def _binary(op, a, b, float_only: bool = False):
     return _binary_mixed(op, a, b, float_only)
 
 
+def _bool_subtraction() -> RuntimeError:
+    return RuntimeError(
+        "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+        "to invert a mask, use the `~` or `logical_not()` operator instead."
+    )
+
+
 def _binary_mixed(op, a, b, float_only):
     tensor_first = isinstance(a, Tensor)
     tensor, other = (a, b) if tensor_first else (b, a)
+    if op is _sub and (tensor._data.dtype.kind == "b" or isinstance(other, builtins.bool)):
+        raise _bool_subtraction()
     if isinstance(other, _PY_NUMBERS) or isinstance(other, np.generic):
         other = other.item() if isinstance(other, np.generic) else other
         kind = tensor._data.dtype.kind
@@ -1295,9 +1444,11 @@ def _dim(dim, ndim: int, op: str) -> int:
     return builtins.int(dim) % n if ndim else 0
 
 
-def _softmax_axis(dim, ndim: int, op: str):
-    axis = _dim(dim, ndim, op)
-    return axis if ndim else None  # a 0-d tensor is its own (only) element
+def _softmax(name: str, x: Tensor, dim) -> Tensor:
+    axis = _dim(dim, x.ndim, name)
+    if not x._data.size:  # nothing to normalise; NumPy's max has no value over an empty axis
+        return x.clone()
+    return apply(_OPS[name], (x,), (axis if x.ndim else None,))  # 0-d: its own only element
 
 
 def _axes(dim, ndim: int, op: str):
@@ -1305,11 +1456,52 @@ def _axes(dim, ndim: int, op: str):
     if dim is None:
         return None
     if isinstance(dim, (builtins.int, np.integer)):
-        return (_dim(dim, ndim, op),) if ndim else None
+        axis = _dim(dim, ndim, op)  # checked even for a 0-d tensor, whose only dims are 0 and -1
+        return (axis,) if ndim else None
     dims = tuple(_dim(d, ndim, op) for d in dim)
     if len(set(dims)) != len(dims):
         raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
     return dims if dims and ndim else None
+
+
+def _times_alpha(tensor: Tensor, other, alpha):
+    """``other * alpha`` for add and sub, with torch's checks: an integer result takes no float
+    alpha, and only a bool result a bool one."""
+    kind = _binary_dtype(tensor, other).kind
+    if kind in "iub" and isinstance(alpha, builtins.float):
+        raise RuntimeError(
+            "For integral input tensors, argument alpha must not be a floating point number."
+        )
+    if kind != "b" and isinstance(alpha, builtins.bool):
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    return other * alpha
+
+
+def _tensor_argument(op: str, name: str, value):
+    """torch takes no Python number (or array) where its signature says Tensor."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(value).__name__}")
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (builtins.int, np.integer)) and not isinstance(value, builtins.bool)
+
+
+def _numpy_names(op: str, dim, keepdim, axis, keepdims):
+    """torch's NumPy spellings: ``axis=`` for ``dim=`` and ``keepdims=`` for ``keepdim=``. As in
+    torch, a spelling is refused when the torch name is given too."""
+    if axis is not None:
+        if dim is not None and dim != ():
+            raise TypeError(f"{op}() got an unexpected keyword argument 'axis' (dim is given)")
+        dim = axis
+    if keepdims is not None:
+        if keepdim:
+            raise TypeError(
+                f"{op}() got an unexpected keyword argument 'keepdims' (keepdim is given)"
+            )
+        keepdim = keepdims
+    return dim, keepdim
 
 
 def _count(shape: tuple, axes) -> int:
@@ -1332,10 +1524,21 @@ def _correction(unbiased, correction) -> int:
     return 0 if unbiased is False else 1
 
 
-def _shape_arg(args) -> tuple:
+def _shape_arg(args, op: str = "shape") -> tuple:
+    """Sizes given as numbers or as one sequence; each must be an integer (an int tensor of one
+    element counts, as in torch), never a float."""
     if len(args) == 1 and isinstance(args[0], (tuple, list, Size)):
         args = tuple(args[0])
-    return tuple(builtins.int(n) for n in args)
+    sizes = []
+    for n in args:
+        try:
+            sizes.append(operator.index(n))
+        except TypeError:
+            raise TypeError(
+                f"{op}: sizes must be a tuple of ints, but found an element of type "
+                f"{type(n).__name__} ({n!r})"
+            ) from None
+    return tuple(sizes)
 
 
 def _infer_shape(shape: tuple, size: int, op: str) -> tuple:
@@ -1357,13 +1560,10 @@ def _extremum(x: Tensor, dim, keepdim: bool, name: str, arg_fn):
     if isinstance(dim, Tensor):
         return x.maximum(dim) if name == "max" else x.minimum(dim)
     if dim is None:
+        _check_reducible(name, x, None)
         return apply(_OPS[name], (x,), (None, False))
     axis = _dim(dim, x.ndim, name)
-    if x._data.size == 0:
-        raise IndexError(
-            f"{name}: cannot reduce over dim {dim} of a tensor of shape "
-            f"{tuple(x.shape)} with no elements"
-        )
+    _check_reducible(name, x, (axis,))
     if x.ndim == 0:
         return ValuesIndices(x.clone(), wrap(np.zeros((), dtype=np.int64)))
     indices = np.expand_dims(arg_fn(x._data, axis=axis), axis)
@@ -1376,9 +1576,38 @@ def _extremum(x: Tensor, dim, keepdim: bool, name: str, arg_fn):
 
 def _arg(name: str, x: Tensor, dim, keepdim: bool) -> Tensor:
     if dim is None:
+        _check_reducible(name, x, None)
         flat = x.reshape(-1)
         return apply(_OPS[name], (flat,), (0, False)).reshape((1,) * x.ndim if keepdim else ())
-    return apply(_OPS[name], (x,), (_dim(dim, x.ndim, name), keepdim))
+    axis = _dim(dim, x.ndim, name)
+    _check_reducible(name, x, (axis,))
+    return apply(_OPS[name], (x,), (axis, keepdim))
+
+
+def _amax_amin(name: str, x: Tensor, dim, keepdim: bool) -> Tensor:
+    axes = _axes(dim, x.ndim, name)
+    _check_reducible(name, x, axes)
+    return apply(_OPS[name], (x,), (axes, keepdim))
+
+
+def _check_reducible(name: str, x: Tensor, axes) -> None:
+    """max, min and the arg-extrema have no value over nothing: torch's errors for an empty
+    tensor reduced whole or along a dim of size 0 (a dim of size > 0 is fine)."""
+    shape = x._data.shape
+    if x._data.size:
+        return
+    if axes is None:
+        kind = IndexError if name.startswith("arg") else RuntimeError
+        raise kind(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+            f"Specify the reduction dim with the 'dim' argument (shape {tuple(shape)})."
+        )
+    for a in axes:
+        if x.ndim and shape[a] == 0:
+            raise IndexError(
+                f"{name}(): Expected reduction dim {a} to have non-zero size "
+                f"(shape {tuple(shape)})."
+            )
 
 
 def _index_array(index) -> np.ndarray:
@@ -1388,31 +1617,110 @@ def _index_array(index) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _normalize_index(index):
-    """Turn tensors and lists in an index into NumPy arrays; say if it is advanced indexing."""
+def _normalize_index(index, shape=None):
+    """torch's index (ints, slices, None, Ellipsis, index and mask tensors, sequences) as NumPy
+    takes it; say if it is advanced indexing. With ``shape``, masks must fit the dims they
+    index, as torch requires."""
+    if index.__class__ is builtins.int:  # x[0], the most common index: nothing to convert
+        return index, False
+    if isinstance(index, (list, range)) and _sequence_as_tuple(index):
+        warnings.warn(_SEQUENCE_AS_TUPLE, UserWarning, stacklevel=3)
+        index = tuple(index)
     parts = index if isinstance(index, tuple) else (index,)
-    out, advanced = [], False
+    out, advanced, masks = [], False, False
     for p in parts:
+        if p.__class__ in _PLAIN_INDEX or (p.__class__ is slice and (p.step is None or p.step > 0)):
+            out.append(p)  # ints, None, Ellipsis and forward slices go to NumPy as they are
+            continue
         if isinstance(p, Tensor):
-            p = p._data
-        elif isinstance(p, list):
-            p = np.asarray(p)
+            p = _index_tensor(p._data)
+        elif isinstance(p, (list, tuple, range, np.ndarray)):
+            p = _index_sequence(p)
+        elif isinstance(p, slice) and p.step is not None and p.step <= 0:
+            raise ValueError("slice step cannot be zero" if p.step == 0 else
+                             "step must be greater than zero")  # fmt: skip
         if isinstance(p, np.ndarray):
-            if p.dtype.kind not in "iub":
-                raise IndexError(
-                    f"tensors used as indices must be long, int or bool, not {p.dtype}"
-                )
             if p.ndim == 0 and p.dtype.kind in "iu":
                 p = builtins.int(p)
             else:
                 advanced = True
+                masks = masks or (p.dtype.kind == "b" and p.ndim > 0)
         elif not isinstance(p, (builtins.int, np.integer, slice, type(None), type(Ellipsis))):
             raise IndexError(
-                f"index {p!r} is not supported: use ints, slices, None, Ellipsis, "
-                f"integer or boolean tensors"
+                f"only integers, slices (`:`), ellipsis (`...`), None and long, int, byte or "
+                f"bool tensors are valid indices (got {type(p).__name__})"
             )
         out.append(p)
+    if masks and shape is not None:
+        _check_masks(out, shape)
     return (tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]), advanced
+
+
+_PLAIN_INDEX = frozenset((builtins.int, type(None), type(Ellipsis)))
+_SEQUENCE_AS_TUPLE = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated; use x[tuple(seq)] "
+    "instead of x[seq] (torch reads it as a tuple and warns the same way)"
+)
+
+
+def _sequence_as_tuple(index) -> bool:
+    """torch's (and old NumPy's) rule: a short list that holds a sequence, a slice, a tensor,
+    None or Ellipsis is a tuple of indices, not one index array."""
+    if len(index) >= 32:
+        return False
+    return any(
+        isinstance(p, (Tensor, list, tuple, range, np.ndarray, slice)) or p is None or p is ...
+        for p in index
+    )
+
+
+def _index_tensor(array: np.ndarray) -> np.ndarray:
+    kind, size = array.dtype.kind, array.dtype.itemsize
+    if kind == "b" or (kind == "i" and size >= 4):
+        return array
+    if array.dtype == np.uint8:
+        warnings.warn(
+            "indexing with dtype uint8 is now deprecated, please use a dtype bool instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return array.astype(bool)
+    raise IndexError(
+        f"tensors used as indices must be long, int, byte or bool tensors, not {array.dtype}"
+    )
+
+
+def _index_sequence(seq) -> np.ndarray:
+    """A list (or array) of indices as torch converts it: booleans stay a mask, numbers become
+    int64 (floats truncated, as torch does), and an empty list indexes nothing."""
+    array = np.asarray(seq)
+    if array.dtype.kind == "b":
+        return array
+    if array.dtype.kind not in "iuf":
+        raise IndexError(f"an index sequence must hold numbers or booleans, got {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def _check_masks(parts: list, shape: tuple) -> None:
+    """Each boolean mask must have the shape of the dims it covers (torch's check)."""
+    def width(p):
+        if p is None or p is ...:
+            return 0
+        return p.ndim if isinstance(p, np.ndarray) and p.dtype.kind == "b" else 1
+
+    free = len(shape) - sum(width(p) for p in parts)
+    dim = 0
+    for p in parts:
+        if p is ...:
+            dim += builtins.max(free, 0)
+        elif isinstance(p, np.ndarray) and p.dtype.kind == "b" and p.ndim:
+            covered = tuple(shape[dim : dim + p.ndim])
+            if tuple(p.shape) != covered:
+                raise IndexError(
+                    f"The shape of the mask {list(p.shape)} at index {dim} does not match the "
+                    f"shape of the indexed tensor {list(shape)} at index {dim}"
+                )
+        dim += width(p)
 
 
 # ---------------------------------------------------------------------- functions on tensors
@@ -1425,6 +1733,9 @@ def matmul(a, b) -> Tensor:
     >>> (gg.ones(2, 3) @ gg.ones(3)).tolist()
     [3.0, 3.0]
     """
+    for x in (a, b):
+        if isinstance(x, _PY_NUMBERS):  # a number has no matrix product (torch refuses it too)
+            raise TypeError(f"matmul(): arguments must be tensors, not {type(x).__name__}")
     a = a if isinstance(a, Tensor) else _as_tensor_like(a, b)
     b = b if isinstance(b, Tensor) else _as_tensor_like(b, a)
     if a._data.dtype != b._data.dtype:
@@ -1434,8 +1745,22 @@ def matmul(a, b) -> Tensor:
     return _apply_pair(_OPS["matmul"], a, b)
 
 
-def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument names
-    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+def where(condition, input=None, other=None):  # noqa: A002 - torch's argument names
+    """Elements of ``input`` where ``condition`` holds, else of ``other``; ``where(condition)``
+    alone is the tuple of indices where it holds, as torch's.
+
+    >>> import graphgrad as gg
+    >>> gg.where(gg.tensor([True, False]), gg.tensor([1, 2]), 2.5).tolist()
+    [1.0, 2.5]
+    >>> gg.where(gg.tensor([[0, 1], [1, 1]]) > 0)
+    (tensor([0, 1, 1]), tensor([1, 0, 1]))
+    """
+    if not isinstance(condition, (Tensor, np.ndarray)):
+        raise TypeError(
+            f"where(): argument 'condition' must be Tensor, not {type(condition).__name__}"
+        )
+    if input is None and other is None:
+        return tuple(wrap(i) for i in np.nonzero(_array_of(condition)))
     if isinstance(condition, Tensor):  # a tensor stays one: a traced graph sees its origin
         cond = condition if condition._data.dtype == bool else condition.bool()
     else:
@@ -1446,19 +1771,25 @@ def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's argument n
         target = _binary_dtype(input, other)
         input, other = _cast(input, target), _cast(other, target)
     elif isinstance(input, Tensor):
-        other = _scalar_for(other, input)
+        input, other = _scalar_for(other, input)[::-1]
     else:
-        input = _scalar_for(input, other)
+        input, other = _scalar_for(input, other)
     return apply(_OPS["where"], (cond, input, other))
 
 
-def _scalar_for(value, tensor):
+def _scalar_for(value, tensor: Tensor) -> tuple:
+    """``(value, tensor)`` for where(): a Python number promotes the tensor as in arithmetic
+    (an int tensor and 2.5 give float32, as torch)."""
     if isinstance(value, np.ndarray):
-        return value.astype(tensor._data.dtype, copy=False)
-    return value
+        return value.astype(tensor._data.dtype, copy=False), tensor
+    if isinstance(value, _PY_NUMBERS):
+        tensor = _cast(tensor, _binary_dtype(tensor, value))
+    return value, tensor
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    if axis is not None:
+        dim, _ = _numpy_names("cat", None if dim == 0 else dim, False, axis, None)
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
@@ -1477,7 +1808,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    if axis is not None:
+        dim, _ = _numpy_names("stack", None if dim == 0 else dim, False, axis, None)
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of tensors")
@@ -1492,13 +1825,25 @@ def _common_dtype(tensors) -> np.dtype:
 
 
 def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    if not tensor.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _dim(dim, tensor.ndim, "split")
     length = tensor._data.shape[d]
-    if isinstance(split_size_or_sections, (builtins.int, np.integer)):
+    if _is_int(split_size_or_sections):
         size = builtins.int(split_size_or_sections)
-        if size <= 0 and length:
-            raise RuntimeError(f"split: split_size must be positive, got {size}")
+        if size < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got {size}")
+        if size == 0 and length:
+            raise RuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of "
+                f"{length}"
+            )
         sizes = [builtins.min(size, length - s) for s in range(0, length, size)] if length else [0]
+    elif not isinstance(split_size_or_sections, (tuple, list, Size)):
+        raise TypeError(
+            f"split: split_size_or_sections must be an int or a list of ints, not "
+            f"{type(split_size_or_sections).__name__}"
+        )
     else:
         sizes = [builtins.int(s) for s in split_size_or_sections]
         if sum(sizes) != length:
@@ -1514,9 +1859,15 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     return tuple(parts)
 
 
-def chunk(tensor: Tensor, chunks: int, dim: int = 0) -> tuple:
+def chunk(tensor: Tensor, chunks: int, dim: int = 0, *, axis=None) -> tuple:
+    if axis is not None:
+        dim, _ = _numpy_names("chunk", None if dim == 0 else dim, False, axis, None)
+    if not _is_int(chunks):
+        raise TypeError(f"chunk(): argument 'chunks' must be int, not {type(chunks).__name__}")
     if chunks <= 0:
-        raise RuntimeError(f"chunk: chunks must be positive, got {chunks}")
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if not tensor.ndim:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     d = _dim(dim, tensor.ndim, "chunk")
     length = tensor._data.shape[d]
     size = -(-length // chunks) if length else 1

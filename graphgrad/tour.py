@@ -4,7 +4,7 @@ Level 1, the computational graph: the branch-and-merge example explained step by
 graphs drawn, the polynomial fitted with its good and its bad settings (and the verdicts), the line
 f(x) = 3x + 7 recovered. Level 2, practical training: an MLP on digits (two moons without
 scikit-learn). Scaling up: a wide graph run serially and on a thread pool. Everything lands in one
-folder with an ``index.html`` that links every picture and table.
+folder with an ``index.html`` that shows every picture and links every table.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Tour:
         self.quick = quick
         self.echo = echo
         self.sections: list[tuple[str, str, list[tuple[str, str]]]] = []  # title, text, links
+        self.plots_missing = False  # said once: matplotlib (the plot extra) is not installed
 
     def run(self) -> list[str]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -111,9 +112,10 @@ class Tour:
             config["epochs"] = min(config["epochs"], 5)
         history = train.fit(task.model, task.loss_fn, task.train_data, val_data=task.val_data,
                             metric=task.metric, progress=False, **config)
-        accuracy = history.epochs[-1]["metric"]
+        value = history.epochs[-1]["metric"]  # measured on val_data after the last epoch
         text = (f"trained an MLP on {task.name} with {config['optimizer']} and a "
-                f"{config.get('scheduler') or 'constant'} schedule: test accuracy {accuracy:.2%}")
+                f"{config.get('scheduler') or 'constant'} schedule: validation "
+                f"{history.metric_name} {value:.2%} after the last epoch")
         self._section(f"Level 2: an MLP on {task.name}", text,
                       self._history_files(history, task.name))
 
@@ -142,8 +144,10 @@ class Tour:
         try:
             history.plot(self.out / f"{stem}.png")
             links.append((f"{stem}.png", "loss, learning rate and gradient norm"))
-        except ImportError:  # matplotlib is an extra; the CSV says it all
-            pass
+        except ImportError as exc:  # matplotlib is an extra; the CSV says it all
+            if not self.plots_missing:
+                self.plots_missing = True
+                self.echo(f"- no plots: {exc}")
         return links
 
     def _section(self, title: str, text: str, links: list[tuple[str, str]]) -> None:
@@ -156,12 +160,24 @@ class Tour:
 
     def _index(self, seconds: float) -> str:
         parts = [f"<h2>{html.escape(title)}</h2><p>{html.escape(text).replace(chr(10), '<br>')}"
-                 "</p><ul>" + "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}'
-                                      f"</a></li>" for href, label in links) + "</ul>"
+                 "</p>" + "".join(_figure(href, label) for href, label in links
+                                  if href.endswith(PICTURES))
+                 + "<ul>" + "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}'
+                                    f"</a></li>" for href, label in links) + "</ul>"
                  for title, text, links in self.sections]
         return ("<!doctype html><meta charset='utf-8'><title>graphgrad tour</title>"
-                "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto}</style>"
+                "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto}"
+                "figure{margin:1em 0}figure img{max-width:100%}</style>"
                 f"<h1>graphgrad tour</h1><p>Made in {seconds:.1f} s.</p>" + "".join(parts))
+
+
+PICTURES = (".png", ".svg")  # shown in the index itself; the other files are linked
+
+
+def _figure(href: str, label: str) -> str:
+    """A picture shown in the page, with its label as caption and alternative text."""
+    return (f'<figure><img src="{html.escape(href)}" alt="{html.escape(label)}">'
+            f"<figcaption>{html.escape(label)}</figcaption></figure>")
 
 
 def measure_parallel(size: int, timeline_path: str) -> None:

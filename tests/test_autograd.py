@@ -7,6 +7,7 @@ float64 wherever a comparison is tight, so that only the maths can differ, not r
 
 from __future__ import annotations
 
+import operator
 import threading
 
 import numpy as np
@@ -212,6 +213,99 @@ def test_detach_shares_memory_and_cuts_the_graph():
     assert_close(x_gg, x_t)
     assert_close(x_gg.grad, x_t.grad)
     np.testing.assert_allclose(as_numpy(x_gg.grad), [11.0, 12.0])
+
+
+# ---------------------------------------------------------------------- outputs without gradient
+
+
+def _not_float_cases(lib):
+    """Name -> a function of a float64 leaf x (3x4) whose result is not floating point."""
+    cases = {
+        "bool": lambda x: x.bool(),
+        "long": lambda x: x.long(),
+        "int": lambda x: x.int(),
+        "to_int64": lambda x: x.to(lib.int64),
+        "to_bool_keyword": lambda x: x.to(dtype=lib.bool),
+        "type_int32": lambda x: x.type(lib.int32),
+        "type_as_int": lambda x: x.type_as(lib.tensor([1])),
+        "argmax": lambda x: x.argmax(),
+        "argmin_dim": lambda x: x.argmin(1),
+        "max_dim_indices": lambda x: x.max(0).indices,
+        "isnan": lambda x: x.isnan(),
+        "isinf": lambda x: lib.isinf(x),
+        "isfinite": lambda x: x.isfinite(),
+        "logical_not": lambda x: x.logical_not(),
+        "logical_and": lambda x: lib.logical_and(x, x),
+        "and": lambda x: (x > 0) & (x < 1),
+        "invert": lambda x: ~(x > 0),
+        "all": lambda x: x.all(),
+        "any_dim": lambda x: x.any(1),
+        "equal_shapes_mask": lambda x: x == x,
+    }
+    for name in ("gt", "lt", "ge", "le", "eq", "ne"):
+        compare = getattr(operator, name)  # the Python operator: x > 0.25 and 0.25 > x
+        cases[f"{name}_number"] = lambda x, f=compare: f(x, 0.25)
+        cases[f"{name}_number_first"] = lambda x, f=compare: f(0.25, x)
+        cases[f"{name}_tensor"] = lambda x, f=compare: f(x, x.detach() * 0.5)
+        cases[f"{name}_method"] = lambda x, n=name: getattr(x, n)(0.25)
+        cases[f"{name}_function"] = lambda x, n=name: getattr(lib, n)(x, 0.25)
+        cases[f"{name}_function_tensor"] = lambda x, n=name: getattr(lib, n)(x, x)
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_not_float_cases(gg)))
+def test_outputs_that_are_not_floating_point_never_require_grad_like_torch(case):
+    x_gg, x_t = leaf_pair(random_array(3, 4))
+    out_gg, out_t = _not_float_cases(gg)[case](x_gg), _not_float_cases(torch)[case](x_t)
+    assert str(out_gg.dtype).split(".")[-1] == str(out_t.dtype).split(".")[-1]
+    assert not out_t.is_floating_point() and out_t.grad_fn is None and not out_t.requires_grad
+    assert out_gg.grad_fn is None and not out_gg.requires_grad and out_gg.is_leaf
+
+
+def _masking_cases(lib):
+    """Name -> a loss of a float64 leaf x that multiplies or selects by a mask computed from x."""
+    return {
+        "times_comparison": lambda x: (x * (x > 0.3)).sum(),
+        "comparison_times": lambda x: ((x <= 0.3) * x.exp()).sum(),
+        "times_float_mask": lambda x: (x * (x != 0.0).float()).sum(),
+        "times_long_mask": lambda x: (x * x.ge(0).long()).sum(),
+        "where": lambda x: lib.where(x > 0, x * x, -x).sum(),
+        "boolean_index": lambda x: x[x > 0].pow(3).sum(),
+        "masked_mean": lambda x: (x * (x.abs() < 1)).sum() / (x.abs() < 1).sum(),
+        "argmax_gather": lambda x: x.gather(1, x.argmax(1, keepdim=True)).sum(),
+        "relu_by_hand": lambda x: (x * (x > 0)).pow(2).sum(),
+        "floor_divide_float": lambda x: (x.div(0.5, rounding_mode="floor") * x).sum(),
+        "sign_floor_round": lambda x: (x * x.sign() + x.floor() + x.ceil() * x.round()).sum(),
+    }
+
+
+@pytest.mark.parametrize("case", list(_masking_cases(gg)))
+def test_gradients_through_masks_match_torch(case):
+    x_gg, x_t = leaf_pair(random_array(3, 4))
+    _masking_cases(gg)[case](x_gg).backward()
+    _masking_cases(torch)[case](x_t).backward()
+    assert_close(x_gg.grad, x_t.grad)
+
+
+@pytest.mark.parametrize("lib", LIBS.values(), ids=LIBS.keys())
+def test_floor_divide_backward_raises_like_torch(lib):
+    x = lib.tensor([1.5, -2.5], requires_grad=True)
+    out = x // 0.5
+    assert out.requires_grad
+    with pytest.raises(RuntimeError, match="not implemented"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("op", ["sign", "floor", "ceil", "round"])
+def test_piecewise_constant_gradients_are_constant_zeros_like_torch(op):
+    # torch's backward is zeros_like(grad): a NaN gradient gives 0, and with create_graph the
+    # zeros do not require grad.
+    for lib in LIBS.values():
+        x = lib.tensor([-1.3, 0.4, 2.6], dtype=lib.float64, requires_grad=True)
+        upstream = lib.tensor([float("nan"), 1.0, 2.0], dtype=lib.float64)
+        (g,) = lib.autograd.grad(getattr(x, op)(), x, upstream, create_graph=True)
+        assert not g.requires_grad
+        np.testing.assert_array_equal(as_numpy(g), [0.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("lib", LIBS.values(), ids=LIBS.keys())
@@ -512,6 +606,24 @@ def _exp_function(lib):
     return SavedExp, calls
 
 
+def test_custom_function_with_integer_output_does_not_require_grad_like_torch():
+    flags = []
+    for lib in LIBS.values():
+
+        class Positive(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return (x > 0).long()
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad
+
+        out = Positive.apply(lib.tensor([1.0, -1.0], requires_grad=True))
+        flags.append((out.requires_grad, out.grad_fn is None, str(out.dtype).split(".")[-1]))
+    assert flags[0] == flags[1] == (False, True, "int64")
+
+
 def test_custom_function_with_saved_output_matches_torch():
     x_gg, x_t = leaf_pair([0.1, -0.5, 1.2])
     grads, needs = [], []
@@ -620,10 +732,10 @@ def _mlp_params(rng):
     return params, data, direction
 
 
-def _hessian_vector_product(lib, params, data, direction):
+def _hessian_vector_product(lib, params, data, direction, activation="tanh"):
     p = {k: lib.tensor(v, requires_grad=True) for k, v in params.items()}
     x, y = lib.tensor(data["x"]), lib.tensor(data["y"])
-    hidden = (x @ p["w1"] + p["b1"]).tanh()
+    hidden = getattr(x @ p["w1"] + p["b1"], activation)()
     loss = ((hidden @ p["w2"] + p["b2"] - y) ** 2).mean()
     order = list(p)
     grads = lib.autograd.grad(loss, [p[k] for k in order], create_graph=True)
@@ -631,12 +743,42 @@ def _hessian_vector_product(lib, params, data, direction):
     return grads, lib.autograd.grad(dot, [p[k] for k in order])
 
 
-def test_mlp_hessian_vector_product_matches_torch():
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_mlp_hessian_vector_product_matches_torch(activation):
     params, data, direction = _mlp_params(np.random.default_rng(RNG_SEED))
-    grads_gg, hvp_gg = _hessian_vector_product(gg, params, data, direction)
-    grads_t, hvp_t = _hessian_vector_product(torch, params, data, direction)
+    grads_gg, hvp_gg = _hessian_vector_product(gg, params, data, direction, activation)
+    grads_t, hvp_t = _hessian_vector_product(torch, params, data, direction, activation)
     for ours, theirs in zip(grads_gg + hvp_gg, grads_t + hvp_t):
         assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+def _gradient_penalty_step(lib, params, real, fake, mix):
+    """WGAN-GP: the critic's gradient at points between real and fake samples is pushed to norm
+    1, and that penalty is differentiated with respect to the critic's weights."""
+    p = {k: lib.tensor(v, requires_grad=True) for k, v in params.items()}
+    eps = lib.tensor(mix)
+    points = (eps * lib.tensor(real) + (1 - eps) * lib.tensor(fake)).requires_grad_()
+    hidden = lib.nn.functional.leaky_relu(points @ p["w1"] + p["b1"], 0.2)
+    critic = (hidden.relu() @ p["w2"] + p["b2"]).sum()
+    (slope,) = lib.autograd.grad(critic, points, create_graph=True)
+    penalty = ((slope.norm(2, dim=1) - 1) ** 2).mean()
+    penalty.backward()
+    # A weight the penalty reaches only through a ReLU's mask (b1) gets zeros from torch and None
+    # from graphgrad: both say its second derivative is zero.
+    grads = {k: lib.zeros_like(t) if t.grad is None else t.grad for k, t in p.items()}
+    return {"penalty": penalty, **grads}
+
+
+def test_gradient_penalty_matches_torch():
+    rng = np.random.default_rng(RNG_SEED)
+    params, data, _ = _mlp_params(rng)
+    params["w2"], params["b2"] = params["w2"][:, :1], params["b2"][:1]  # a critic: one output
+    real, fake, mix = data["x"], rng.standard_normal((6, 4)), rng.uniform(size=(6, 1))
+    ours = _gradient_penalty_step(gg, params, real, fake, mix)
+    theirs = _gradient_penalty_step(torch, params, real, fake, mix)
+    for name in ours:
+        assert_close(ours[name], theirs[name], rtol=1e-10, atol=1e-12)
+    assert float(as_numpy(theirs["w1"]).std()) > 0  # the penalty does reach the first layer
 
 
 # ---------------------------------------------------------------------- gradcheck
@@ -708,3 +850,36 @@ def test_gradcheck_on_wrong_hooked_gradient_names_worst_element():
     with pytest.raises(RuntimeError, match="worst") as info:
         gg.autograd.gradcheck(_hook_scaled_sin(gg), (x_gg,))
     assert "output element 2, input element 2" in str(info.value)
+
+
+def _detached_cube(lib):
+    """x**3 whose backward is right (3x^2) but cut from the graph: a wrong second derivative."""
+
+    class DetachedCube(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * 3 * x.detach() ** 2
+
+    return DetachedCube
+
+
+@pytest.mark.parametrize("case", list(GRADCHECK_CASES))
+def test_gradgradcheck_passes_on_correct_functions(case):
+    fn, shapes = GRADCHECK_CASES[case]
+    inputs = [gg.tensor(random_array(*s, seed=i), requires_grad=True) for i, s in enumerate(shapes)]
+    assert gg.autograd.gradgradcheck(fn, inputs)
+
+
+def test_gradgradcheck_on_wrong_second_derivative_fails_like_torch():
+    values = [0.5, -1.0, 2.0]
+    for lib in LIBS.values():
+        x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        assert lib.autograd.gradcheck(_detached_cube(lib).apply, (x,))
+        with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+            lib.autograd.gradgradcheck(_detached_cube(lib).apply, (x,))

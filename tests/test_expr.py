@@ -45,11 +45,12 @@ def parse_error(text: str) -> ExprError:
 
 
 def test_seed_expression_tree():
-    y = Var("y", 23)
-    product = BinOp("*", BinOp("*", Var("z", 13), Num(2.0, 15), 14), Var("x", 17), 16)
-    quotient = BinOp("/", product, Call("sin", (y,), 19), 18)
-    log = Call("log", (BinOp("+", Num(1.0, 9), quotient, 11),), 5)
-    assert parse(SEED) == Call("tanh", (log,), 0)
+    # Columns counted by hand from 1: t=1, l=6, 1=10, +=12, z=14, 2=16, x=18, /=19, sin=20, y=24.
+    y = Var("y", 24)
+    product = BinOp("*", BinOp("*", Var("z", 14), Num(2.0, 16), 15), Var("x", 18), 17)
+    quotient = BinOp("/", product, Call("sin", (y,), 20), 19)
+    log = Call("log", (BinOp("+", Num(1.0, 10), quotient, 12),), 6)
+    assert parse(SEED) == Call("tanh", (log,), 1)
 
 
 def test_seed_expression_value():
@@ -87,27 +88,27 @@ def test_precedence_and_associativity(text, expected):
 
 
 def test_power_is_right_associative_and_double_star_is_normalised():
-    assert parse("a^b^c") == BinOp("^", Var("a", 0), BinOp("^", Var("b", 2), Var("c", 4), 3), 1)
-    assert parse("a**b") == BinOp("^", Var("a", 0), Var("b", 3), 1)
+    assert parse("a^b^c") == BinOp("^", Var("a", 1), BinOp("^", Var("b", 3), Var("c", 5), 4), 2)
+    assert parse("a**b") == BinOp("^", Var("a", 1), Var("b", 4), 2)
 
 
 def test_minus_binds_looser_than_power_and_tighter_than_product():
-    assert parse("-x^2") == Neg(BinOp("^", Var("x", 1), Num(2.0, 3), 2), 0)
-    assert parse("-x*y") == BinOp("*", Neg(Var("x", 1), 0), Var("y", 3), 2)
-    assert parse("x^-y") == BinOp("^", Var("x", 0), Neg(Var("y", 3), 2), 1)
+    assert parse("-x^2") == Neg(BinOp("^", Var("x", 2), Num(2.0, 4), 3), 1)
+    assert parse("-x*y") == BinOp("*", Neg(Var("x", 2), 1), Var("y", 4), 3)
+    assert parse("x^-y") == BinOp("^", Var("x", 1), Neg(Var("y", 4), 3), 2)
 
 
 def test_left_associative_chains():
-    one_minus_two = BinOp("-", Num(1.0, 0), Num(2.0, 2), 1)
-    assert parse("1-2-3") == BinOp("-", one_minus_two, Num(3.0, 4), 3)
-    assert parse("a/b*c") == BinOp("*", BinOp("/", Var("a", 0), Var("b", 2), 1), Var("c", 4), 3)
+    one_minus_two = BinOp("-", Num(1.0, 1), Num(2.0, 3), 2)
+    assert parse("1-2-3") == BinOp("-", one_minus_two, Num(3.0, 5), 4)
+    assert parse("a/b*c") == BinOp("*", BinOp("/", Var("a", 1), Var("b", 3), 2), Var("c", 5), 4)
 
 
 def test_unary_plus_is_dropped_and_whitespace_ignored():
-    assert parse("+x") == Var("x", 1)
-    assert parse(" \t1 +\n 2 ") == BinOp("+", Num(1.0, 2), Num(2.0, 7), 4)
-    assert parse("sin (x)") == Call("sin", (Var("x", 5),), 0)
-    assert parse("max( a ,b )") == Call("max", (Var("a", 5), Var("b", 8)), 0)
+    assert parse("+x") == Var("x", 2)
+    assert parse(" \t1 +\n 2 ") == BinOp("+", Num(1.0, 3), Num(2.0, 8), 5)
+    assert parse("sin (x)") == Call("sin", (Var("x", 6),), 1)
+    assert parse("max( a ,b )") == Call("max", (Var("a", 6), Var("b", 9)), 1)
 
 
 FUNCTION_CASES = [
@@ -145,12 +146,12 @@ def test_every_function_is_tested_with_its_arity():
 
 
 def test_constants_are_numbers():
-    assert parse("pi") == Num(math.pi, 0)
-    assert parse("2*e") == BinOp("*", Num(2.0, 0), Num(math.e, 2), 1)
+    assert parse("pi") == Num(math.pi, 1)
+    assert parse("2*e") == BinOp("*", Num(2.0, 1), Num(math.e, 3), 2)
     assert set(CONSTANTS) == {"pi", "e"}
     assert value("sin(pi/2) + log(e)") == math.sin(math.pi / 2) + math.log(math.e)
-    assert parse("e2") == Var("e2", 0)  # only the exact names are constants
-    assert parse("pi_x") == Var("pi_x", 0)
+    assert parse("e2") == Var("e2", 1)  # only the exact names are constants
+    assert parse("pi_x") == Var("pi_x", 1)
 
 
 @pytest.mark.parametrize(
@@ -172,11 +173,11 @@ def test_constants_are_numbers():
     ],
 )
 def test_number_formats(text, expected):
-    assert parse(text) == Num(expected, 0)
+    assert parse(text) == Num(expected, 1)
 
 
 def test_identifiers():
-    assert parse("_a1 + B_2") == BinOp("+", Var("_a1", 0), Var("B_2", 6), 4)
+    assert parse("_a1 + B_2") == BinOp("+", Var("_a1", 1), Var("B_2", 7), 5)
 
 
 @pytest.mark.parametrize(
@@ -206,50 +207,50 @@ def test_variables_of_hand_built_tree():
     "text, col, message",
     [
         # unknown character
-        ("x $ y", 2, "unknown character '$' at column 2"),
-        ("2 # 3", 2, "unknown character '#' at column 2"),
-        ("x\x00", 1, r"unknown character '\x00' at column 1"),
+        ("x $ y", 3, "unknown character '$' at column 3"),
+        ("2 # 3", 3, "unknown character '#' at column 3"),
+        ("x\x00", 2, r"unknown character '\x00' at column 2"),
         # implicit multiplication and other missing operators
-        ("2x", 1, "expected an operator at column 1 (found 'x')"),
-        ("2 sin(x)", 2, "expected an operator at column 2 (found 'sin')"),
-        ("(1)(2)", 3, "expected an operator at column 3 (found '(')"),
-        ("x y", 2, "expected an operator at column 2 (found 'y')"),
-        ("1e", 1, "expected an operator at column 1 (found 'e')"),
+        ("2x", 2, "expected an operator at column 2 (found 'x')"),
+        ("2 sin(x)", 3, "expected an operator at column 3 (found 'sin')"),
+        ("(1)(2)", 4, "expected an operator at column 4 (found '(')"),
+        ("x y", 3, "expected an operator at column 3 (found 'y')"),
+        ("1e", 2, "expected an operator at column 2 (found 'e')"),
         # unknown function
-        ("foo(x)", 0, "unknown function 'foo' at column 0; known: abs, cos, exp, log, log1p, max"),
-        ("1 + bar (2)", 4, "unknown function 'bar' at column 4"),
-        ("pi(2)", 0, "unknown function 'pi' at column 0"),
+        ("foo(x)", 1, "unknown function 'foo' at column 1; known: abs, cos, exp, log, log1p, max"),
+        ("1 + bar (2)", 5, "unknown function 'bar' at column 5"),
+        ("pi(2)", 1, "unknown function 'pi' at column 1"),
         # wrong number of arguments
-        ("sin(1, 2)", 0, "sin takes 1 argument, got 2"),
-        ("2*sin()", 2, "sin takes 1 argument, got 0"),
-        ("max(1)", 0, "max takes 2 arguments, got 1"),
-        ("x + pow(1, 2, 3)", 4, "pow takes 2 arguments, got 3"),
+        ("sin(1, 2)", 1, "sin takes 1 argument, got 2"),
+        ("2*sin()", 3, "sin takes 1 argument, got 0"),
+        ("max(1)", 1, "max takes 2 arguments, got 1"),
+        ("x + pow(1, 2, 3)", 5, "pow takes 2 arguments, got 3"),
         # a function name without a call
-        ("sin", 3, "expected '(' after function name 'sin' at column 3 (found end of input)"),
-        ("1 + exp * 2", 8, "expected '(' after function name 'exp' at column 8 (found '*')"),
+        ("sin", 4, "expected '(' after function name 'sin' at column 4 (found end of input)"),
+        ("1 + exp * 2", 9, "expected '(' after function name 'exp' at column 9 (found '*')"),
         # unbalanced parentheses
-        ("(x", 2, "expected ')' at column 2 (found end of input) to close '(' at column 0"),
-        ("tanh(log(1 + x)", 15, "expected ')' at column 15 (found end of input) to close 'tanh('"),
-        ("max(1", 5, "expected ',' at column 5 (found end of input) to close 'max(' at column 0"),
-        ("(1, 2)", 2, "expected ')' at column 2 (found ',') to close '(' at column 0"),
-        ("x)", 1, "expected end of input at column 1 (found ')')"),
-        ("(x))", 3, "expected end of input at column 3 (found ')')"),
-        ("1, 2", 1, "expected end of input at column 1 (found ',')"),
+        ("(x", 3, "expected ')' at column 3 (found end of input) to close '(' at column 1"),
+        ("tanh(log(1 + x)", 16, "expected ')' at column 16 (found end of input) to close 'tanh('"),
+        ("max(1", 6, "expected ',' at column 6 (found end of input) to close 'max(' at column 1"),
+        ("(1, 2)", 3, "expected ')' at column 3 (found ',') to close '(' at column 1"),
+        ("x)", 2, "expected end of input at column 2 (found ')')"),
+        ("(x))", 4, "expected end of input at column 4 (found ')')"),
+        ("1, 2", 2, "expected end of input at column 2 (found ',')"),
         # missing operands
-        ("", 0, "empty input"),
-        (" \t\n ", 0, "empty input"),
-        ("1 +", 3, "expected a number, variable, function call or '(' at column 3 (found end of"),
-        ("()", 1, "at column 1 (found ')')"),
-        ("2 * * 3", 4, "at column 4 (found '*')"),
-        ("x ** ** 2", 5, "at column 5 (found '**')"),
-        ("max(1,)", 6, "at column 6 (found ')')"),
-        ("sin(+)", 5, "at column 5 (found ')')"),
-        (",", 0, "at column 0 (found ',')"),
+        ("", 1, "empty input"),
+        (" \t\n ", 1, "empty input"),
+        ("1 +", 4, "expected a number, variable, function call or '(' at column 4 (found end of"),
+        ("()", 2, "at column 2 (found ')')"),
+        ("2 * * 3", 5, "at column 5 (found '*')"),
+        ("x ** ** 2", 6, "at column 6 (found '**')"),
+        ("max(1,)", 7, "at column 7 (found ')')"),
+        ("sin(+)", 6, "at column 6 (found ')')"),
+        (",", 1, "at column 1 (found ',')"),
         # malformed numbers
-        ("1.2.3", 0, "malformed number '1.2.3' at column 0"),
-        ("x + 1..5", 4, "malformed number '1..5' at column 4"),
-        ("1e3.5", 0, "malformed number '1e3.5' at column 0"),
-        ("x.y", 1, "malformed number '.' at column 1"),
+        ("1.2.3", 1, "malformed number '1.2.3' at column 1"),
+        ("x + 1..5", 5, "malformed number '1..5' at column 5"),
+        ("1e3.5", 1, "malformed number '1e3.5' at column 1"),
+        ("x.y", 2, "malformed number '.' at column 2"),
     ],
 )
 def test_errors(text, col, message):
@@ -270,7 +271,7 @@ def test_error_expected_and_type():
 
 def test_error_shows_the_text_and_a_caret():
     assert str(parse_error("tanh(log(1 + x)")) == (
-        "expected ')' at column 15 (found end of input) to close 'tanh(' at column 0\n"
+        "expected ')' at column 16 (found end of input) to close 'tanh(' at column 1\n"
         "  tanh(log(1 + x)\n"
         "                 ^"
     )
@@ -278,11 +279,22 @@ def test_error_shows_the_text_and_a_caret():
     assert str(parse_error("1 +\t2 $")).splitlines()[1:] == ["  1 + 2 $", "        ^"]
 
 
+def test_columns_count_from_1_as_counted_by_hand():
+    # "1 + $": '1' is column 1, the spaces 2 and 4, '+' 3, so '$' is column 5.
+    err = parse_error("1 + $")
+    assert (err.col, "1 + $"[err.col - 1]) == (5, "$")
+    assert str(err).splitlines() == ["unknown character '$' at column 5", "  1 + $", "      ^"]
+    # "sin(x" ends after 5 characters: the missing ')' is expected at column 6, and the
+    # unclosed call opened at column 1.
+    assert str(parse_error("sin(x")).splitlines()[0] == (
+        "expected ')' at column 6 (found end of input) to close 'sin(' at column 1")
+
+
 def test_error_on_long_text_shows_a_window_around_the_column():
     text = "+".join(["x"] * 2000) + " $ " + "+".join(["y"] * 2000)
     err = parse_error(text)
     first, shown, caret = str(err).splitlines()
-    assert err.col == 4000
+    assert err.col == 4001  # 2000 x's, 1999 '+', a space: the '$' is character 4001
     assert len(shown) < 100 and shown.startswith("  ...") and shown.endswith("...")
     assert shown[caret.index("^")] == "$"
 
@@ -290,7 +302,7 @@ def test_error_on_long_text_shows_a_window_around_the_column():
 def test_error_pickles():
     err = parse_error("2x")
     copy = pickle.loads(pickle.dumps(err))
-    assert (str(copy), copy.col, copy.text, copy.expected) == (str(err), 1, "2x", "an operator")
+    assert (str(copy), copy.col, copy.text, copy.expected) == (str(err), 2, "2x", "an operator")
 
 
 # ---------------------------------------------------------------------- limits
@@ -301,7 +313,7 @@ def nested_parens(depth: int) -> str:
 
 
 def test_nesting_up_to_the_limit_parses_and_evaluates():
-    assert parse(nested_parens(200)) == Var("x", 200)
+    assert parse(nested_parens(200)) == Var("x", 201)
     calls = "sin(" * 200 + "x" + ")" * 200
     expected = 0.5
     for _ in range(200):
@@ -314,13 +326,13 @@ def test_nesting_up_to_the_limit_parses_and_evaluates():
 @pytest.mark.parametrize(
     "text, col",
     [
-        pytest.param(nested_parens(201), 200, id="201 parentheses"),
-        pytest.param(nested_parens(4999), 200, id="4999 parentheses"),
-        pytest.param("sin(" * 201 + "x" + ")" * 201, 800, id="201 calls"),
-        pytest.param("-" * 201 + "x", 200, id="201 signs"),
-        pytest.param("-" * 9999 + "x", 200, id="9999 signs"),
-        pytest.param("2^" * 201 + "2", 401, id="201 powers"),
-        pytest.param("-(" * 101 + "x" + ")" * 101, 200, id="signs and parentheses add up"),
+        pytest.param(nested_parens(201), 201, id="201 parentheses"),
+        pytest.param(nested_parens(4999), 201, id="4999 parentheses"),
+        pytest.param("sin(" * 201 + "x" + ")" * 201, 801, id="201 calls"),
+        pytest.param("-" * 201 + "x", 201, id="201 signs"),
+        pytest.param("-" * 9999 + "x", 201, id="9999 signs"),
+        pytest.param("2^" * 201 + "2", 402, id="201 powers"),
+        pytest.param("-(" * 101 + "x" + ")" * 101, 201, id="signs and parentheses add up"),
     ],
 )
 def test_nesting_beyond_the_limit(text, col):
@@ -340,7 +352,7 @@ def test_long_flat_chains_are_not_nesting():
 def test_length_limit():
     assert value("1" + " " * 9999) == 1.0
     err = parse_error("1" + " " * 10_000)
-    assert err.col == 10_000
+    assert err.col == 10_001  # the first character over the limit
     assert "input too long: 10001 characters (limit 10000)" in str(err)
 
 
@@ -348,21 +360,21 @@ def test_length_limit():
 
 
 def test_evaluate_unknown_variable_is_named():
-    with pytest.raises(ExprError, match="unknown variable 'q' at column 4") as info:
+    with pytest.raises(ExprError, match="unknown variable 'q' at column 5") as info:
         evaluate(parse("x + q*q"), {"x": 1.0, "y": 2.0})
-    assert info.value.col == 4
+    assert info.value.col == 5
     assert "values given for: x, y" in str(info.value)
 
 
 @pytest.mark.parametrize(
     "text, col, message",
     [
-        ("1 + log(0)", 4, "cannot evaluate log() at column 4"),
-        ("sqrt(-1)", 0, "cannot evaluate sqrt()"),
-        ("1/(2-2)", 1, "cannot evaluate '/' at column 1"),
-        ("(-8)^(1/3)", 4, "cannot evaluate '^' at column 4"),
-        ("10^400", 2, "cannot evaluate '^' at column 2"),
-        ("exp(1000)", 0, "cannot evaluate exp()"),
+        ("1 + log(0)", 5, "cannot evaluate log() at column 5"),
+        ("sqrt(-1)", 1, "cannot evaluate sqrt()"),
+        ("1/(2-2)", 2, "cannot evaluate '/' at column 2"),
+        ("(-8)^(1/3)", 5, "cannot evaluate '^' at column 5"),
+        ("10^400", 3, "cannot evaluate '^' at column 3"),
+        ("exp(1000)", 1, "cannot evaluate exp()"),
     ],
 )
 def test_evaluate_math_errors(text, col, message):
@@ -440,10 +452,10 @@ def test_any_text_parses_or_raises_expr_error(text):
     try:
         tree = parse(text)
     except ExprError as err:
-        assert 0 <= err.col <= len(text)
+        assert 1 <= err.col <= len(text) + 1  # the end of input is just past the last character
         assert err.text == text
         return
     try:
         evaluate(tree, dict.fromkeys(variables(tree), 0.5))
     except ExprError as err:
-        assert err.col < len(text)
+        assert 1 <= err.col <= len(text)

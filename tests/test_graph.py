@@ -409,6 +409,19 @@ def test_replay_replays_the_comparison_of_where() -> None:
     np.testing.assert_array_equal(_np(graph(x, y)), [[1.0, 60.0], [90.0, 2.0]])
 
 
+def test_graph_backward_sends_no_gradient_through_an_integer_cast() -> None:
+    # torch: (x*w).long() is a constant for autograd, so d/dw sum(x*w*(x*w).long()) = x*floor(x*w)
+    def f(lib, x, w):
+        return (x * w * (x * w).long()).sum()
+
+    x_t, w_t = torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.5], requires_grad=True)
+    f(torch, x_t, w_t).backward()
+    graph = gg.trace(lambda x, w: f(gg, x, w), gg.tensor([1.0, 2.0]), gg.tensor([1.5, 2.5]))
+    run = graph.run({node.name: v for node, v in zip(graph.inputs, ([1.0, 2.0], [1.5, 2.5]))},
+                    backward=True)
+    np.testing.assert_array_equal(run.grad(graph.inputs[1].id), w_t.grad.numpy())
+
+
 def _gradients(out, tensors) -> list[np.ndarray]:
     out.sum().backward()
     grads = [t.grad.numpy().copy() for t in tensors]

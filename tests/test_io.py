@@ -11,12 +11,14 @@ import os
 import pickle
 import struct
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 import graphgrad as gg
+import graphgrad.io as graphgrad_io
 from graphgrad.io import load, save
 
 DTYPES = [gg.float16, gg.float32, gg.float64, gg.int8, gg.int16, gg.int32, gg.int64, gg.uint8]
@@ -291,6 +293,28 @@ def test_the_safetensors_library_reads_graphgrad_files(tmp_path) -> None:
         assert np.array_equal(array, obj[name].numpy(), equal_nan=True)
     safetensors_numpy.save_file({"w": np.arange(6, dtype=np.int16).reshape(2, 3)}, tmp_path / "x")
     assert_same(load(tmp_path / "x"), {"w": gg.arange(6, dtype=gg.int16).reshape(2, 3)})
+
+
+def test_a_torch_name_warns_once_and_the_file_reads_with_safetensors_torch(tmp_path,
+                                                                          monkeypatch) -> None:
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(graphgrad_io, "_warned_suffix", False)  # as in a fresh process
+    weights = {"fc.weight": gg.arange(6.0).reshape(2, 3), "fc.bias": gg.tensor([0.5, -1.0])}
+    with pytest.warns(UserWarning, match=r"safetensors\.torch\.load_file\('.*m\.pt'\)") as seen:
+        save(weights, tmp_path / "m.pt")
+        save(weights, tmp_path / "m.pth")
+        save(weights, tmp_path / "again.pt")
+    assert len(seen) == 1  # once per process
+    loaded = load_file(str(tmp_path / "m.pt"))  # what the warning and the docstring advise
+    torch.testing.assert_close(loaded["fc.weight"], torch.arange(6.0).reshape(2, 3))
+    torch.testing.assert_close(loaded["fc.bias"], torch.tensor([0.5, -1.0]))
+    with pytest.raises(pickle.UnpicklingError):  # why: torch.load expects a pickle
+        torch.load(tmp_path / "m.pt")
+    monkeypatch.setattr(graphgrad_io, "_warned_suffix", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a .safetensors name never warns
+        save(weights, tmp_path / "m.safetensors")
 
 
 def test_plain_safetensors_files_load_as_a_dict() -> None:

@@ -18,8 +18,8 @@ LAYERS = [
     ["autograd"],
     ["graph"],
     ["nn", "optim", "data", "utils", "io", "viz"],
-    ["train"],
-    ["cli", "tasks", "tour"],
+    ["train", "tasks"],
+    ["cli", "tour"],
     ["__init__", "__main__"],
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

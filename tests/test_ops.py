@@ -1,14 +1,15 @@
 """The op table: one row for every registered primitive, each checked against three oracles.
 
 Per row and input shape: the forward against NumPy, the gradient against float64 central
-differences, and forward and gradient against torch 2.13 on the same inputs in float32 and float64.
+differences, and forward and gradient against torch 2.13 on the same inputs in float32 and float64;
+then second derivatives (third for some) through create_graph=True against torch in float64.
 A meta-test fails when a primitive has no row, and every row proves it reaches its primitive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
@@ -299,7 +300,14 @@ CASES += [
         lambda L, a, b: L.floor_divide(a, b),
         np.floor_divide,
         domains={1: POS},
-        grad=False,
+        grad=False,  # torch records a node whose backward raises "not implemented"
+        distinct=True,
+    ),
+    binary(
+        "div_floor",
+        lambda L, a, b: a.div(b, rounding_mode="floor"),
+        np.floor_divide,
+        domains={1: POS},
         distinct=True,
     ),
 ]
@@ -361,6 +369,21 @@ def test_forward_matches_numpy(case, shapes):
         assert not out.requires_grad
 
 
+@pytest.mark.parametrize("case,shapes", [p for p in PARAMS if not p.values[0].grad])
+def test_non_differentiable_rows_record_what_torch_records(case, shapes):
+    """On inputs that require grad: an output that is not floating point has no node (as
+    torch); where torch records a node anyway (floor_divide), backward raises in both."""
+    arrays = _inputs(case, shapes)
+    _, ours = _run(gg, replace(case, grad=True), arrays, gg.float64)
+    _, theirs = _run(torch, replace(case, grad=True), arrays, torch.float64)
+    assert ours.requires_grad == theirs.requires_grad
+    assert (ours.grad_fn is None) == (theirs.grad_fn is None)
+    if theirs.requires_grad:
+        for out in (ours, theirs):
+            with pytest.raises(RuntimeError, match="not implemented"):
+                out.sum().backward()
+
+
 def _numeric_grads(case, arrays, weights):
     """Central differences of sum(weights * f(inputs)) in float64, one input element at a time."""
 
@@ -414,3 +437,84 @@ def test_matches_torch(case, shapes, dtype):
             continue
         assert mine.grad.dtype.name == dtype
         np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol * 4, atol * 4)
+
+
+# ---------------------------------------------------------------------- higher order
+# Every differentiable row again, differentiated to second order (third for THIRD_ORDER) through
+# create_graph=True, against torch in float64 on the same inputs. A gradient that torch or
+# graphgrad returns as None, or that does not require grad, counts as zeros: a piecewise-linear
+# op's second derivative is zero, whichever way a library says so.
+
+THIRD_ORDER = set(
+    "pow pow_scalar exp log sqrt rsqrt tan tanh sigmoid sin div prod logsumexp softmax "
+    "log_softmax mul matmul".split()
+)
+
+ZEROS_MASK = [[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+# Rows of the same primitives called another way, each with a reason to exist of its own.
+HIGHER_ORDER_EXTRA = [
+    unary("pow", lambda L, x: 2**x, lambda x: 2**x),  # a constant base: torch's PowBackward2
+    unary("pow", lambda L, x: x ** x.detach(), lambda x: x**x, low=0.5),  # a constant exponent
+    OpCase(  # one zero in one slice, two in another, none in the third
+        "prod",
+        lambda L, x: (x * L.tensor(ZEROS_MASK, dtype=x.dtype)).prod(dim=1),
+        None,
+        [((3, 4),)],
+    ),
+    OpCase("prod", lambda L, x: (x * 0).prod(), None, [((2, 3),)]),  # all zeros, one slice
+]
+HIGHER_PARAMS = [
+    pytest.param(case, shapes, id=f"{case.op}-{'-'.join(map(str, shapes))}-{n}")
+    for n, case in enumerate([c for c in CASES if c.grad] + HIGHER_ORDER_EXTRA)
+    for shapes in case.shapes
+]
+
+
+def test_every_differentiable_op_has_a_higher_order_row():
+    # Only a row marked grad=False may stay out, and test_non_differentiable_rows_... proves that
+    # torch has no gradient for it either.
+    covered = {p.values[0].op for p in HIGHER_PARAMS}
+    not_differentiable = {case.op for case in CASES if not case.grad}
+    missing = sorted(set(OPS) - covered - not_differentiable)
+    assert not missing, f"ops without a second-order row: {missing}"
+    assert THIRD_ORDER <= covered, f"third-order rows for unknown ops: {THIRD_ORDER - covered}"
+
+
+def _derivatives(lib, case, arrays, order: int) -> list:
+    """Per order k: the gradient of f_k with respect to every input, where f_1 is a weighted sum
+    of the output and f_(k+1) is the gradient of f_k dotted with a random direction."""
+    xs = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
+    out = case.call(lib, *xs)
+    rng = np.random.default_rng(2)
+    f = (out * lib.tensor(rng.uniform(0.5, 1.5, tuple(out.shape)))).sum()
+    results = []
+    for k in range(order):
+        grads = [None] * len(xs)
+        if f.requires_grad:
+            grads = lib.autograd.grad(f, xs, create_graph=k < order - 1, allow_unused=True)
+        results.append(
+            [np.zeros(a.shape) if g is None else _values(g) for g, a in zip(grads, arrays)]
+        )
+        directions = [lib.tensor(rng.uniform(-1.0, 1.0, a.shape)) for a in arrays]
+        terms = [
+            (g * d).sum() for g, d in zip(grads, directions) if g is not None and g.requires_grad
+        ]
+        f = sum(terms[1:], terms[0]) if terms else lib.tensor(0.0)
+    return results
+
+
+def _values(t) -> np.ndarray:
+    return t.detach().numpy(force=True)  # force: torch's zero gradients can be ZeroTensors
+
+
+@pytest.mark.parametrize("case,shapes", HIGHER_PARAMS)
+def test_higher_order_gradients_match_torch(case, shapes):
+    arrays = _inputs(case, shapes)
+    order = 3 if case.op in THIRD_ORDER else 2
+    ours = _derivatives(gg, case, arrays, order)
+    theirs = _derivatives(torch, case, arrays, order)
+    for k, (mine, ref) in enumerate(zip(ours, theirs), start=1):
+        for i, (m, r) in enumerate(zip(mine, ref)):
+            np.testing.assert_allclose(
+                m, r, rtol=1e-10, atol=1e-10, err_msg=f"order {k}, input {i}"
+            )

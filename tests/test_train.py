@@ -26,6 +26,7 @@ from graphgrad.train import (
     EarlyStopping,
     History,
     LRFinderResult,
+    TrainingInterrupted,
     Verdict,
     fit,
     load_checkpoint,
@@ -117,6 +118,20 @@ def test_non_finite_data_stops_at_once_and_blames_the_data():
                         shuffle=False)
     assert history.verdict.kind == "non_finite" and "suddenly" in history.verdict.cause
     assert history.verdict.message.startswith("Training stopped at epoch 1, step 2: the loss")
+
+
+def test_an_absurd_learning_rate_is_blamed_not_the_data():
+    # The seed polynomial at lr 1e300: the first step is finite, but it throws the parameters,
+    # which start at 0, to lr * |gradient| (SGD from zero), and the next loss overflows. The
+    # gradient norm gave no warning; the parameters' norm did, so the rate is to blame.
+    history = quiet_fit(polynomial(), None, polynomial_data(), optimizer="sgd", epochs=300,
+                        batch_size=None, lr=1e300, max_grad=1000)
+    v = history.verdict
+    assert v.kind == "non_finite" and v.epoch == 2 and not math.isfinite(v.loss)
+    assert "learning rate 1e+300 is too high" in v.cause and "suddenly" not in v.cause
+    thrown = 1e300 * history.epochs[0]["grad_norm"]  # |w1| = lr |g0|, max_grad never bites
+    assert f"norm from 0 to {thrown:.3g}" in v.cause
+    assert "lower the learning rate" in v.remedy and "NaN" not in v.remedy
 
 
 # ---------------------------------------------------------------------------------- torch oracle
@@ -378,7 +393,10 @@ def test_resume_is_bit_identical_with_adam_and_a_scheduler(tmp_path):
     state = load_checkpoint(tmp_path / "checkpoint.safetensors")
     assert state["epoch"] == 5 and state["scheduler"]["last_epoch"] == 5
     assert set(state["optimizer"]["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
-    resumed = run(10, resume=tmp_path / "checkpoint.safetensors")
+    with pytest.warns(UserWarning, match="made for 5 epochs with the StepLR schedule; "
+                      "resuming for 10 epochs restarts nothing: the scheduler you made "
+                      "continues after epoch 5 with the state it had then"):
+        resumed = run(10, resume=tmp_path / "checkpoint.safetensors")
     for name, value in straight.items():
         np.testing.assert_array_equal(resumed[name], value)
 
@@ -398,18 +416,22 @@ def test_graph_resume_is_bit_identical(tmp_path):
         np.testing.assert_array_equal(resumed[name], value)
 
 
-def test_ctrl_c_writes_a_checkpoint_and_reraises(tmp_path, capsys):
-    class Interrupt(Callback):
+def test_ctrl_c_at_an_epoch_end_writes_a_checkpoint_and_raises_training_interrupted(tmp_path):
+    class CtrlC(Callback):  # a real SIGINT, as the terminal sends it
         def on_epoch_end(self, trainer, record):
             if record["epoch"] == 3:
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        _dropout_run(tmp_path / "c", callbacks=[Interrupt()], checkpoint_every=100)
+    with pytest.raises(TrainingInterrupted) as caught:
+        _dropout_run(tmp_path / "c", callbacks=[CtrlC()], checkpoint_every=100)
     path = str(tmp_path / "c" / "checkpoint.safetensors")
-    assert f"written to {path}" in capsys.readouterr().out
+    assert isinstance(caught.value, KeyboardInterrupt)
+    assert (caught.value.checkpoint, caught.value.epoch, caught.value.step) == (path, 3, 18)
+    assert f"checkpoint of 3 epochs (step 18 in all) written to {path}" in str(caught.value)
+    assert f"fit(..., resume={path!r})" in str(caught.value)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     state = load_checkpoint(path)
-    assert state["epoch"] == 3 and not state["partial"]
+    assert state["epoch"] == 3 and state["step"] == 18 and state["position"] is None
     assert len(state["history"]["epochs"]) == 3
     resumed, _ = _dropout_run(tmp_path / "c", resume=path)
     straight, _ = _dropout_run(tmp_path / "d")
@@ -473,7 +495,7 @@ def test_lr_find_restores_the_model_and_suggests_about_one_over_the_curvature():
         for name, value in parameters(model).items():
             np.testing.assert_array_equal(value, before[name])
         assert optimizer.param_groups[0]["lr"] == 0.5 and not optimizer.state
-        assert gg.default_generator.get_state() == state
+        assert gg.default_generator.get_state().equal(state)
         result = lr_find(model, nn.MSELoss(), (x, y), optimizer="sgd", batch_size=batch_size)
         assert 0.1 / curvature < result.suggestion < 10 / curvature
         assert result.lrs[-1] < 10.0  # stopped once the loss blew up

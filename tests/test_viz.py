@@ -151,7 +151,7 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", import_without_matplotlib)
-    message = "plotting needs matplotlib: pip install 'graphgrad[plot]'"
+    message = 'plots need matplotlib, the plot extra: pip install "graphgrad[plot]"'
     with pytest.raises(ImportError) as caught:
         plot_schedule([0.1], tmp_path / "s.png")
     assert str(caught.value) == message
@@ -194,6 +194,15 @@ def test_history_panels_and_log_scales():
     assert loss_ax.get_shared_x_axes().joined(loss_ax, grad_ax)
     assert fig.get_suptitle() == "Training history"
     assert {"train", "validation", "metric"} <= set(texts(fig))
+
+
+def test_the_metric_is_called_by_its_name():
+    from graphgrad.train import History
+
+    history = History(epochs=healthy_epochs(), metric_name="accuracy")
+    fig = _history_figure(history)
+    assert fig.axes[-1].get_ylabel() == "accuracy"  # the metric's twin axis
+    assert "accuracy" in texts(fig) and "metric" not in texts(fig)
 
 
 def test_learning_rate_spanning_more_than_10x_gets_log_axis():

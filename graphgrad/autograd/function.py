@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import _state
-from ..engine import record
+from ..engine import GRAD_DTYPES, record
 from ..ops import Op
 from ..tensor import Tensor, _new, wrap
 
@@ -118,8 +118,8 @@ class Function(metaclass=_FunctionMeta):
             raise TypeError(
                 f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}"
             )
-        if not (previous and any(needs)):
-            return out
+        if not (previous and any(needs)) or out._data.dtype not in GRAD_DTYPES:
+            return out  # an output that is not floating point never requires grad, as in torch
         ctx.output = out
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
         result = _new(out._data, True)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _state
 from ..tensor import Tensor, wrap
+from .grad_mode import enable_grad
 
 
 class GradcheckError(RuntimeError):
@@ -48,7 +49,7 @@ def _analytical_jacobians(fn, inputs, i, create_graph=False) -> list:
     jacobians = []
     for out in outs:
         rows = []
-        for k in range(out.numel()):
+        for k in range(out.numel() if out.requires_grad else 0):  # else a constant: zeros
             seed = np.zeros(out._data.size, dtype=out._data.dtype)
             seed[k] = 1
             (g,) = grad(
@@ -59,7 +60,8 @@ def _analytical_jacobians(fn, inputs, i, create_graph=False) -> list:
                 allow_unused=True,
             )
             rows.append(np.zeros(inputs[i]._data.size) if g is None else g._data.reshape(-1))
-        jacobians.append(np.array(rows, dtype=np.float64).reshape(out.numel(), inputs[i].numel()))
+        jacobian = np.array(rows, dtype=np.float64).reshape(-1, inputs[i].numel())
+        jacobians.append(jacobian if rows else np.zeros((out.numel(), inputs[i].numel())))
     return jacobians
 
 
@@ -118,24 +120,31 @@ def gradgradcheck(
     rtol: float = 1e-3,
     raise_exception: bool = True,
 ) -> bool:
-    """gradcheck of the first derivative: checks second derivatives (``create_graph=True``)."""
+    """gradcheck of the first derivative: checks second derivatives (``create_graph=True``).
+
+    >>> import graphgrad as gg
+    >>> x = gg.tensor([0.5, 1.5], dtype=gg.float64, requires_grad=True)
+    >>> gg.autograd.gradgradcheck(lambda t: (t.sin() * t).prod(), (x,))
+    True
+    """
     from . import grad
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     wrt = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
 
     def first_derivatives(*xs):
-        outs = _outputs(func, xs)
-        total = outs[0].sum()
-        for o in outs[1:]:
-            total = total + o.sum()
-        grads = grad(
-            total,
-            [x for x in xs if isinstance(x, Tensor) and x.requires_grad],
-            create_graph=True,
-            allow_unused=True,
-            materialize_grads=True,
-        )
+        with enable_grad():  # central differences call this under no_grad; it needs a graph
+            outs = _outputs(func, xs)
+            total = outs[0].sum()
+            for o in outs[1:]:
+                total = total + o.sum()
+            grads = grad(
+                total,
+                [x for x in xs if isinstance(x, Tensor) and x.requires_grad],
+                create_graph=True,
+                allow_unused=True,
+                materialize_grads=True,
+            )
         return tuple(grads)
 
     if not wrt:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import _state
 from ..autograd.grad_mode import set_grad_enabled
 from ..creation import tensor as _tensor
+from ..engine import GRAD_DTYPES
 from ..ops import OPS, numpy_ns
 from ..tensor import Tensor, apply
 from .core import Graph, GraphError
@@ -148,8 +149,15 @@ def _requires(graph: Graph) -> list[bool]:
         if node.kind in ("parameter", "input"):
             requires[t] = True
         elif node.kind == "op":
-            requires[t] = OPS[node.op].differentiable and any(requires[i] for i in node.inputs)
+            requires[t] = _carries_gradient(node) and any(requires[i] for i in node.inputs)
     return requires
+
+
+def _carries_gradient(node) -> bool:
+    """torch's rule, as eager code applies it: only floating-point results carry gradients."""
+    if node.dtype is None:  # built without shapes: the op's own flag is all there is to go on
+        return OPS[node.op].differentiable
+    return np.dtype(node.dtype) in GRAD_DTYPES
 
 
 def _backward(run: GraphRun, grad_outputs, executor) -> None:

@@ -6,7 +6,8 @@ computational graph. This module only reads it: :func:`parse` gives a tree of fr
 its free variables and :func:`evaluate` is a plain-float reference evaluator for checking.
 
 No ``eval`` and no ``ast``: our own tokenizer and parser, so every error is an :class:`ExprError`
-that names the column and what was expected there. Grammar, loosest binding first::
+that names the column (counted from 1, in errors and in every node's ``col``) and what was
+expected there. Grammar, loosest binding first::
 
     expr    := expr ('+' | '-') term | term               left associative
     term    := term ('*' | '/') unary | unary               left associative
@@ -88,7 +89,8 @@ class ExprError(ValueError):
     """An expression that cannot be parsed or evaluated.
 
     ``text`` is the input (empty for evaluation errors, where no text is at hand), ``col`` the
-    0-based column of the problem and ``expected`` what would have been valid there.
+    column of the problem, counted from 1 as editors and compilers do (``text[col - 1]`` is the
+    character at fault), and ``expected`` what would have been valid there.
 
     >>> from graphgrad.graph.expr import parse, ExprError
     >>> try:
@@ -96,10 +98,10 @@ class ExprError(ValueError):
     ... except ExprError as err:
     ...     print(err)
     ...     print(err.col, err.expected)
-    expected ')' at column 15 (found end of input) to close 'tanh(' at column 0
+    expected ')' at column 16 (found end of input) to close 'tanh(' at column 1
       tanh(log(1 + x)
                      ^
-    15 ')'
+    16 ')'
     """
 
     def __init__(self, message: str, text: str, col: int, expected: str) -> None:
@@ -117,7 +119,8 @@ _EXCERPT_WIDTH = 72  # characters of input shown around the caret
 
 
 def _excerpt(text: str, col: int) -> str:
-    """The input (or a window of it around ``col``) on one line, and a caret under ``col``."""
+    """The input (or a window of it around column ``col``) on one line, and a caret under it."""
+    col -= 1  # an index into text from here on
     start = max(0, min(col - _EXCERPT_WIDTH // 2, len(text) - _EXCERPT_WIDTH))
     end = start + _EXCERPT_WIDTH
     prefix = "..." if start > 0 else ""
@@ -135,7 +138,7 @@ def _excerpt(text: str, col: int) -> str:
 class _Token(NamedTuple):
     kind: str  # "number", "name", "call" (a name and its '('), "op", "(", ")", "," or "end"
     text: str
-    col: int
+    col: int  # counted from 1
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -154,29 +157,31 @@ def _tokenize(text: str) -> Iterator[_Token]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos == len(text):
-            yield _Token("end", "", pos)
+            yield _Token("end", "", pos + 1)
             return
         token, pos = _next_token(text, pos)
         yield token
 
 
 def _next_token(text: str, pos: int) -> tuple[_Token, int]:
-    """The token starting at ``pos`` (not whitespace, not the end) and the position after it."""
+    """The token starting at index ``pos`` (not whitespace, not the end) and the index after it.
+    Tokens and errors carry the column, ``pos + 1``."""
+    col = pos + 1
     if name := _NAME.match(text, pos):
         # A name directly followed by '(' is a call; deciding it here spares the parser lookahead.
         if paren := _CALL_PAREN.match(text, name.end()):
-            return _Token("call", name.group(), pos), paren.end()
-        return _Token("name", name.group(), pos), name.end()
+            return _Token("call", name.group(), col), paren.end()
+        return _Token("name", name.group(), col), name.end()
     if run := _NUMBER_RUN.match(text, pos):
         if not _NUMBER.fullmatch(run.group()):
-            raise ExprError(f"malformed number '{run.group()}' at column {pos}", text, pos,
+            raise ExprError(f"malformed number '{run.group()}' at column {col}", text, col,
                             "a number such as 3, 0.5, .5 or 1e-3")
-        return _Token("number", run.group(), pos), run.end()
+        return _Token("number", run.group(), col), run.end()
     if text.startswith("**", pos):
-        return _Token("op", "**", pos), pos + 2
+        return _Token("op", "**", col), pos + 2
     if text[pos] in _PUNCTUATION:
-        return _Token(_PUNCTUATION[text[pos]], text[pos], pos), pos + 1
-    raise ExprError(f"unknown character {text[pos]!r} at column {pos}", text, pos,
+        return _Token(_PUNCTUATION[text[pos]], text[pos], col), pos + 1
+    raise ExprError(f"unknown character {text[pos]!r} at column {col}", text, col,
                     "a number, name, operator, parenthesis or comma")
 
 
@@ -391,21 +396,21 @@ def parse(text: str) -> Node:
 
     >>> from graphgrad.graph.expr import parse
     >>> parse("2*x")
-    BinOp(op='*', left=Num(value=2.0, col=0), right=Var(name='x', col=2), col=1)
+    BinOp(op='*', left=Num(value=2.0, col=1), right=Var(name='x', col=3), col=2)
     >>> parse("sin(pi)")
-    Call(func='sin', args=(Num(value=3.141592653589793, col=4),), col=0)
+    Call(func='sin', args=(Num(value=3.141592653589793, col=5),), col=1)
     >>> parse("2x")
     Traceback (most recent call last):
         ...
-    graphgrad.graph.expr.ExprError: expected an operator at column 1 (found 'x')
+    graphgrad.graph.expr.ExprError: expected an operator at column 2 (found 'x')
       2x
        ^
     """
     if len(text) > MAX_LENGTH:
         raise ExprError(f"input too long: {len(text)} characters (limit {MAX_LENGTH})", text,
-                        MAX_LENGTH, f"at most {MAX_LENGTH} characters")
+                        MAX_LENGTH + 1, f"at most {MAX_LENGTH} characters")
     if not text.strip():
-        raise ExprError(f"empty input: expected {_OPERAND} at column 0", text, 0, _OPERAND)
+        raise ExprError(f"empty input: expected {_OPERAND} at column 1", text, 1, _OPERAND)
     return _Parser(text).run()
 
 

@@ -3,33 +3,47 @@ variable a parameter (so every partial derivative is computed) or an input."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from .core import Graph, Ref
-from .expr import BinOp, Call, Neg, Num, Var, parse
+from .expr import BinOp, Call, Neg, Num, Var, parse, variables
 
 _BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 _CALLS = {"max": "maximum", "min": "minimum"}
 
 
 def graph_from_expression(text: str, values: dict | None = None, *,
-                          as_parameters: bool = True, dtype: str = "float64") -> Graph:
+                          as_parameters: bool = True, inputs: Collection[str] = (),
+                          dtype: str = "float64") -> Graph:
     """Parse ``text`` and build its graph; ``values`` gives each variable's value (required for
-    parameters). The expression is the graph's only output, named ``f``.
+    parameters). Every variable is a parameter, except those named in ``inputs`` (all of them
+    when ``as_parameters`` is False), which are inputs given at each run and never updated.
+    The expression is the graph's only output, named ``f``.
 
     >>> g = graph_from_expression("x*w + b", {"x": 2, "w": 3, "b": 1})
     >>> run = g.run(backward=True)
     >>> run.output.item(), [float(run.grad(v)) for v in "xwb"]
     (7.0, [3.0, 2.0, 1.0])
+    >>> [node.name for node in graph_from_expression("x*w + b", {"w": 3, "b": 1},
+    ...                                             inputs=["x"]).parameters]
+    ['w', 'b']
     """
     tree = parse(text)
     values = values or {}
+    names = variables(tree)
+    unknown = [name for name in inputs if name not in names]
+    if unknown:
+        raise ValueError(f"inputs {', '.join(map(repr, unknown))} not in {text!r}; its "
+                         f"variables are {', '.join(names)}")
     g = Graph()
-    variables: dict[str, Ref] = {}
+    refs: dict[str, Ref] = {}  # variable name -> its node
     built: dict[int, Ref] = {}  # id(tree node) -> ref
     for node in _children_first(tree):
         if isinstance(node, Var):
-            if node.name not in variables:
-                variables[node.name] = _variable(g, node.name, values, as_parameters, dtype)
-            ref = variables[node.name]
+            if node.name not in refs:
+                parameter = as_parameters and node.name not in inputs
+                refs[node.name] = _variable(g, node.name, values, parameter, dtype)
+            ref = refs[node.name]
         elif isinstance(node, Num):
             ref = g.constant(node.value, name=f"{node.value:g}", dtype=dtype)
         elif isinstance(node, Neg):

@@ -327,7 +327,35 @@ def _reduction(size_average, reduce, reduction: str) -> str:
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    return "mean" if size_average and reduce else "sum" if reduce else "none"
+    legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{legacy}' "
+        f"instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return legacy
+
+
+def _check_tensor(name: str, argument: str, value) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{name}(): argument '{argument}' must be Tensor, not {type(value).__name__}"
+        )
+
+
+def _check_target_size(name: str, input: Tensor, target) -> None:  # noqa: A002
+    """torch's elementwise losses broadcast a target of another size, but warn: a (N, 1) input
+    against an (N,) target is an (N, N) loss, almost always a mistake."""
+    _check_tensor(name, "target", target)
+    if target._data.shape != input._data.shape:
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size "
+            f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
+            f"Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _reduce(loss: Tensor, reduction: str, weight: Tensor | None = None) -> Tensor:
@@ -359,6 +387,7 @@ def mse_loss(
     >>> mse_loss(gg.tensor([1.0, 3.0]), gg.tensor([0.0, 0.0])).item()
     5.0
     """
+    _check_target_size("mse_loss", input, target)
     diff = input - target
     return _reduce(diff * diff, _reduction(size_average, reduce, reduction), weight)
 
@@ -377,6 +406,7 @@ def l1_loss(
     >>> l1_loss(gg.tensor([1.0, -3.0]), gg.tensor([0.0, 0.0])).item()
     2.0
     """
+    _check_target_size("l1_loss", input, target)
     return _reduce((input - target).abs(), _reduction(size_average, reduce, reduction), weight)
 
 
@@ -393,6 +423,9 @@ def huber_loss(
     >>> huber_loss(gg.tensor([0.5, 3.0]), gg.tensor([0.0, 0.0]), reduction="none").tolist()
     [0.125, 2.5]
     """
+    _check_target_size("huber_loss", input, target)
+    if delta <= 0:
+        raise RuntimeError(f"huber_loss does not support non-positive values for delta ({delta}).")
     diff = input - target
     size = diff.abs()
     loss = where(size < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
@@ -420,10 +453,13 @@ def nll_loss(
     2.0
     """
     reduction = _reduction(size_average, reduce, reduction)
+    return _nll(input, _check_class_targets(input, target, weight), weight, ignore_index, reduction)
+
+
+def _nll(input, target: Tensor, weight, ignore_index: int, reduction: str) -> Tensor:  # noqa: A002
+    """nll_loss once its arguments are checked (cross_entropy checks them before log_softmax)."""
     dim = _class_dim(input)
-    labels = np.asarray(target._data if isinstance(target, Tensor) else target)
-    if labels.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {labels.dtype}")
+    labels = target._data
     ignored = labels == ignore_index
     safe = np.where(ignored, 0, labels).astype(np.int64)
     _check_targets(safe[~ignored], input.shape[dim])
@@ -436,6 +472,54 @@ def nll_loss(
     if reduction == "mean":
         return loss.sum() / weights.sum()
     return _reduce(loss, reduction)
+
+
+def _check_class_targets(input: Tensor, target, weight) -> Tensor:  # noqa: A002
+    """torch's checks of class-index targets, in torch's order: batch size, target shape,
+    target dtype, weight. Returns the target, a (1,) target of a (C,) input as a 0-d one."""
+    _check_tensor("nll_loss", "target", target)
+    shape, target_shape = input._data.shape, target._data.shape
+    if not shape:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    batch = target_shape[0] if target_shape else 0
+    if len(shape) != 1 and shape[0] != batch:
+        raise ValueError(
+            f"Expected input batch_size ({shape[0]}) to match target batch_size ({batch})."
+        )
+    if len(shape) <= 2 and len(target_shape) > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if len(shape) == 1 and len(target_shape) == 1:
+        if batch != 1:
+            raise ValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: {batch}"
+            )
+        target = target.reshape(())
+    if len(shape) > 2 and target_shape[1:] != shape[2:]:
+        expected = [shape[0], *shape[2:]]
+        raise RuntimeError(f"Expected target size {expected}, got {list(target_shape)}")
+    if target._data.dtype not in _CLASS_INDEX_DTYPES:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f"nll_loss: not implemented for input dtype {input.dtype}")
+    _check_weight_shape(input, weight, "")
+    if weight is not None and weight.dtype != input.dtype:
+        raise RuntimeError(f"expected scalar type {input.dtype} but found {weight.dtype}")
+    return target
+
+
+_CLASS_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))
+
+
+def _check_weight_shape(input: Tensor, weight, prefix: str) -> None:  # noqa: A002
+    """A class weight has one entry per class (torch's message, ``prefix`` and all)."""
+    if weight is None:
+        return
+    classes = input.shape[_class_dim(input)]
+    if weight.ndim != 1 or weight.numel() != classes:
+        raise RuntimeError(
+            f"{prefix}weight tensor should be defined either for all {classes} classes or no "
+            f"classes but got weight tensor of shape: {list(weight.shape)}"
+        )
 
 
 def _check_targets(labels: np.ndarray, classes: int) -> None:
@@ -462,17 +546,32 @@ def cross_entropy(
     0.693147
     """
     reduction = _reduction(size_average, reduce, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    _check_tensor("cross_entropy", "target", target)
+    if label_smoothing > 1.0:  # torch: a negative smoothing is no smoothing
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     dim = _class_dim(input)
-    log_p = input.log_softmax(dim)
-    if target.is_floating_point():
+    if target._data.shape == input._data.shape:  # torch: the same shape means probabilities
+        _check_probability_targets(input, target, weight, ignore_index)
+        log_p = input.log_softmax(dim)
         return _cross_entropy_soft(log_p, target, weight, reduction, label_smoothing, dim)
-    nll = nll_loss(log_p, target, weight, ignore_index=ignore_index, reduction=reduction)
-    if label_smoothing == 0.0:
+    target = _check_class_targets(input, target, weight)
+    log_p = input.log_softmax(dim)
+    nll = _nll(log_p, target, weight, ignore_index, reduction)
+    if label_smoothing <= 0.0:
         return nll
     smooth = _smoothing_term(log_p, target, weight, ignore_index, reduction, dim)
     return (1.0 - label_smoothing) * nll + smooth * (label_smoothing / input.shape[dim])
+
+
+def _check_probability_targets(input, target, weight, ignore_index) -> None:  # noqa: A002
+    if not target.is_floating_point():
+        raise RuntimeError(
+            f"Expected floating point type for target with class probabilities, got "
+            f"{target.dtype}"
+        )
+    if ignore_index >= 0:
+        raise RuntimeError("ignore_index is not supported for floating point target")
+    _check_weight_shape(input, weight, "cross_entropy: ")
 
 
 def _class_weights(weight: Tensor, ndim: int, dim: int) -> Tensor:
@@ -553,10 +652,20 @@ def binary_cross_entropy(
     50.0
     """
     reduction = _reduction(size_average, reduce, reduction)
+    _check_tensor("binary_cross_entropy", "target", target)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
             f"Using a target size ({target.shape}) that is different to the input size "
             f"({input.shape}) is deprecated. Please ensure they have the same size."
+        )
+    if not input.is_floating_point():
+        raise NotImplementedError(
+            f"binary_cross_entropy: not implemented for input dtype {input.dtype}"
+        )
+    if target.dtype != input.dtype:
+        raise RuntimeError(
+            f"binary_cross_entropy: Found dtype {target.dtype} but expected {input.dtype} "
+            f"(the target must have the input's dtype)"
         )
     values = input._data
     if values.size and not (values.min() >= 0.0 and values.max() <= 1.0):
@@ -582,10 +691,22 @@ def binary_cross_entropy_with_logits(
     10000.0
     """
     reduction = _reduction(size_average, reduce, reduction)
+    _check_tensor("binary_cross_entropy_with_logits", "target", target)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
             f"Target size ({target.shape}) must be the same as input size ({input.shape})"
         )
+    if not target.is_floating_point():
+        raise RuntimeError(
+            f"binary_cross_entropy_with_logits: result type {input.dtype} can't be cast to the "
+            f"target's dtype {target.dtype} (use a floating-point target)"
+        )
+    for name, w in (("weight", weight), ("pos_weight", pos_weight)):
+        if w is not None and np.broadcast_shapes(w.shape, input.shape) != tuple(input.shape):
+            raise RuntimeError(
+                f"binary_cross_entropy_with_logits: {name} of shape {list(w.shape)} does not "
+                f"broadcast to the input's shape {list(input.shape)}"
+            )
     size = input.abs()
     # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)); min(x, 0) = (x - |x|) / 2 gives it torch's
     # gradient 1/2 at x = 0

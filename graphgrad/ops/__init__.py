@@ -8,7 +8,9 @@ A ``vjp(ctx, grad, *inputs)`` returns one gradient per input (``None`` for "no g
 return it in the broadcast shape: the engine sums it back to the input's shape. It is written
 against ``ctx.xp``, a small namespace that is NumPy when the engine hands it arrays and graphgrad's
 own differentiable functions when it hands it tensors (``create_graph=True``). So one definition
-serves first and higher order, and the first-order path never builds tensors.
+serves first and higher order, and the first-order path never builds tensors. Under
+``create_graph=True`` every array input arrives as a tensor (a constant one when it does not
+require grad), so a vjp never mixes arrays with tensors; numbers and None stay as they are.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ class Op:
     name: str = ""
     grad_fn_name: str = ""
     saves = True  # the vjp reads input or output values, not only their shapes
-    differentiable = True  # False for comparisons, argmax, ...: outputs never require grad
-    twice_differentiable = True  # False when the vjp is not written in ctx.xp terms
+    # False when no output is ever floating point (comparisons, argmax): a Graph run sends such a
+    # node no gradient. Eager autograd needs no flag: it never records a node for an output that
+    # is not floating point, whatever the op (engine.GRAD_DTYPES), as torch.
+    differentiable = True
     floating = False  # integer inputs are first converted to the default float dtype
 
     @staticmethod

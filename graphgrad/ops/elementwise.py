@@ -11,9 +11,13 @@ from . import Op, register, shape_str
 ONE, TWO = np.ones((), np.float32), np.full((), 2, np.float32)
 
 
-def _broadcast_error(*args) -> str:
-    shapes = [shape_str(a) for a in args if hasattr(a, "shape")]
-    return f"shapes {', '.join(shapes)} cannot be broadcast together"
+def _broadcast_error(*args) -> str | None:
+    arrays = [a for a in args if hasattr(a, "shape")]
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        return f"shapes {', '.join(shape_str(a) for a in arrays)} cannot be broadcast together"
+    return None  # the shapes fit: the error is another (a dtype), and NumPy's message says which
 
 
 class _Binary(Op):
@@ -76,7 +80,9 @@ class PowScalar(Op):
     @staticmethod
     def vjp(ctx, g, x):
         (exponent,) = ctx.params
-        return (g * (exponent * x ** (exponent - 1)) if exponent != 0 else g * 0,)
+        if exponent == 0:
+            return (ctx.xp.zeros_like(g),)
+        return (g * (exponent * x ** (exponent - 1)),)
 
 
 @register
@@ -225,6 +231,12 @@ def _sigmoid_constants(dtype):
     return constants
 
 
+def _zero_vjp(ctx, g, x):
+    """Piecewise-constant ops: zeros, as torch, that do not depend on g (so a NaN gradient gives
+    0, and under create_graph=True the zeros do not require grad)."""
+    return (ctx.xp.zeros_like(g),)
+
+
 def _rsqrt(x):
     return 1 / np.sqrt(x)
 
@@ -244,7 +256,7 @@ _unary("log1p", "Log1PBackward0", np.log1p, lambda ctx, g, x: (g / (x + ONE),), 
 _unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (TWO * ctx.out),), floating=True)
 _unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out**3,), floating=True)
 _unary("abs", "AbsBackward0", np.abs, lambda ctx, g, x: (g * ctx.xp.sign(x),))
-_unary("sign", "SignBackward0", np.sign, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("sign", "SignBackward0", np.sign, _zero_vjp, saves=False)
 _unary("sin", "SinBackward0", np.sin, lambda ctx, g, x: (g * ctx.xp.cos(x),), floating=True)
 _unary("cos", "CosBackward0", np.cos, lambda ctx, g, x: (g * -ctx.xp.sin(x),), floating=True)
 _unary(
@@ -264,9 +276,9 @@ _unary(
     lambda ctx, g, x: (g * (ONE - ctx.out) * ctx.out,),
     floating=True,
 )
-_unary("floor", "FloorBackward0", np.floor, lambda ctx, g, x: (g * 0,), saves=False)
-_unary("ceil", "CeilBackward0", np.ceil, lambda ctx, g, x: (g * 0,), saves=False)
-_unary("round", "RoundBackward0", np.round, lambda ctx, g, x: (g * 0,), saves=False)
+_unary("floor", "FloorBackward0", np.floor, _zero_vjp, saves=False)
+_unary("ceil", "CeilBackward0", np.ceil, _zero_vjp, saves=False)
+_unary("round", "RoundBackward0", np.round, _zero_vjp, saves=False)
 # The mask multiplies rather than selects (np.where is several times slower): identical to
 # torch's threshold_backward for finite gradients; a NaN or infinite gradient at an inactive unit
 # stays NaN here where torch gives 0.
@@ -297,6 +309,34 @@ for _name, _fn in [
     ("isnan", np.isnan),
     ("isinf", np.isinf),
     ("isfinite", np.isfinite),
-    ("floor_divide", np.floor_divide),
 ]:
     _no_grad(_name, _fn)
+
+
+@register
+class FloorDivide(_Binary):
+    """``a // b``. For floating-point inputs that require grad torch records a node whose
+    backward raises, rather than a silent zero: so does graphgrad."""
+
+    name, grad_fn_name, saves = "floor_divide", "NotImplemented", False
+    forward = staticmethod(np.floor_divide)
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        raise RuntimeError(
+            "the derivative for floor_divide is not implemented (as in torch); "
+            "a.div(b, rounding_mode='floor') has the same values and a zero gradient"
+        )
+
+
+@register
+class DivFloor(FloorDivide):
+    """``a.div(b, rounding_mode='floor')``: ``a // b``, and torch's zero gradient."""
+
+    name, grad_fn_name = "div_floor", "DivBackward2"
+
+    @staticmethod
+    def vjp(ctx, g, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        zeros = ctx.xp.zeros_like(g)
+        return (zeros if need_a else None), (zeros if need_b else None)

@@ -7,6 +7,7 @@ from . import OPS
 exp, log, sin, cos, sign = np.exp, np.log, np.sin, np.cos, np.sign
 where = np.where
 reshape = np.reshape
+zeros_like = np.zeros_like
 
 
 def broadcast_to(x, shape):
@@ -15,6 +16,7 @@ def broadcast_to(x, shape):
     out = np.empty(shape, dtype=x.dtype)
     out[...] = x
     return out
+
 
 expand_dims = np.expand_dims
 
@@ -57,3 +59,14 @@ def scatter_add(shape, axis, index, values):
 
 def gather(x, axis, index):
     return np.take_along_axis(x, index, axis=axis)
+
+
+def prod_of_others(x, axis):
+    """For each element, the product of the other elements along ``axis``, without dividing:
+    the exclusive cumulative product from the left times the one from the right (torch's)."""
+    kept = tuple(n for i, n in enumerate(x.shape) if i not in axis)
+    moved = np.moveaxis(x, axis, tuple(range(len(axis)))).reshape((-1,) + kept)
+    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=0)
+    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=0)[::-1]
+    others = (left * right).reshape(tuple(x.shape[a] for a in axis) + kept)
+    return np.moveaxis(others, tuple(range(len(axis))), axis)

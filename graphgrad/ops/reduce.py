@@ -79,9 +79,7 @@ class Amax(Op):
 
     @classmethod
     def forward(cls, x, axis, keepdims):
-        if x.size == 0:
-            raise ValueError("zero-size")
-        return cls.reduce(x, axis=axis, keepdims=keepdims)
+        return cls.reduce(x, axis=axis, keepdims=keepdims)  # NumPy refuses an empty reduced axis
 
     @staticmethod
     def vjp(ctx, g, x):
@@ -120,7 +118,6 @@ class Min(Amin):
 @register
 class Prod(Op):
     name, grad_fn_name = "prod", "ProdBackward1"
-    twice_differentiable = False  # the zero-safe product of the other elements is NumPy-only
     error = staticmethod(_axis_error)
 
     @staticmethod
@@ -129,23 +126,11 @@ class Prod(Op):
 
     @staticmethod
     def vjp(ctx, g, x):
+        # torch's choice: out / x while no element is zero, else the product of the others.
         (axis,) = ctx.params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            others = np.where(x == 0, _product_of_others(x, axis), ctx.out / x)
-        return (g * others,)
-
-
-def _product_of_others(x, axis):
-    """For each element, the product of the other elements along ``axis``, without dividing."""
-    moved = np.moveaxis(x, axis, tuple(range(len(axis)))).reshape((-1,) + _kept_shape(x, axis))
-    left = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:-1]]), axis=0)
-    right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=0)[::-1]
-    others = (left * right).reshape(tuple(x.shape[a] for a in axis) + _kept_shape(x, axis))
-    return np.moveaxis(others, tuple(range(len(axis))), axis)
-
-
-def _kept_shape(x, axis):
-    return tuple(n for i, n in enumerate(x.shape) if i not in axis)
+        if not (x == 0).any():
+            return (g * (ctx.out / x),)
+        return (g * ctx.xp.prod_of_others(x, axis),)
 
 
 @register

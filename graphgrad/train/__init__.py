@@ -21,9 +21,11 @@ array, batched along dim 0), and returns a :class:`History`:
 - ``diagnose``: plain-sentence ``history.notes`` on plateaus, vanishing or exploding layer
   gradients, dead ReLU units, parameters without gradients and a learning rate at its floor.
 - ``callbacks``: :class:`Callback` objects, e.g. :class:`EarlyStopping`.
-- ``checkpoint_dir`` (every ``checkpoint_every`` epochs, default 1, and on Ctrl-C) and
-  ``resume`` (a path, or True for ``checkpoint_dir``'s file): a resumed run gives the same bits
-  as an uninterrupted one. ``epochs`` is the total, counting the epochs before the resume.
+- ``checkpoint_dir`` (a checkpoint every ``checkpoint_every`` epochs, default 1, and at the
+  step where Ctrl-C stops the run with :class:`TrainingInterrupted`) and ``resume`` (a path, or
+  True for ``checkpoint_dir``'s file): a resumed run gives the same bits as an uninterrupted
+  one, from the same step on. ``epochs`` is the total, counting the epochs before the resume;
+  ``fit`` says what a resume with other settings does.
 - ``progress``: None shows per-epoch lines (a tqdm bar when installed) on a terminal, True
   always, False never (and keeps the notes and verdict unprinted).
 
@@ -44,6 +46,7 @@ array, batched along dim 0), and returns a :class:`History`:
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint
 from .history import History, Verdict
+from .interrupt import TrainingInterrupted
 from .loop import Trainer, fit
 from .lr_find import LRFinderResult, lr_find
 
@@ -53,6 +56,7 @@ __all__ = [
     "History",
     "LRFinderResult",
     "Trainer",
+    "TrainingInterrupted",
     "Verdict",
     "fit",
     "load_checkpoint",

@@ -129,13 +129,19 @@ class GraphBatches:
         return math.ceil(self.n / self.batch_size)
 
     def __iter__(self):
-        if self.batch_size >= self.n and not self.shuffle:
-            yield self.data
-            return
+        return (self.take(rows) for rows in self.order())
+
+    def order(self) -> list:
+        """One pass's batches as lists of row indices (drawn now when shuffling)."""
         order = self.generator.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            rows = order[start:start + self.batch_size]
-            yield {k: v[rows] if v.ndim else v for k, v in self.data.items()}
+        return [order[start:start + self.batch_size].tolist()
+                for start in range(0, self.n, self.batch_size)]
+
+    def take(self, rows: list) -> dict:
+        """The batch of ``rows`` (the data itself when that is every row, in order)."""
+        if len(rows) == self.n and rows == list(range(self.n)):
+            return self.data
+        return {k: v[rows] if v.ndim else v for k, v in self.data.items()}
 
 
 def _rows(batch: dict) -> int:

@@ -33,6 +33,9 @@ class Callback:
     def on_train_begin(self, trainer) -> None:
         """Called once before the first epoch (after a resume has restored the state)."""
 
+    def on_step_end(self, trainer) -> None:
+        """Called after each optimizer step (``trainer.step`` counts them)."""
+
     def on_epoch_end(self, trainer, record: dict) -> bool | None:
         """Called after each epoch with its record; return True to stop training."""
 

@@ -15,6 +15,7 @@ from .history import Verdict
 DIVERGE_FACTOR = 10.0  # the loss is this many times its best ...
 DIVERGE_AFTER = 3  # ... at or after this epoch, and above the first epoch's loss
 UNCAPPED = 1e6  # a max_grad this large never bites on a problem that is still healthy
+THROWN = 1e3  # parameters whose norm grew this many times over were thrown by the step size
 PLATEAU_PATIENCE = 10
 PLATEAU_TOLERANCE = 1e-4  # relative improvement of the best loss that counts
 VANISHING, EXPLODING = 1e-7, 1e3
@@ -49,18 +50,39 @@ def diverged(losses: list) -> bool:
     return losses[-1] > DIVERGE_FACTOR * best and losses[-1] > losses[0]
 
 
+def parameter_norm(arrays) -> float:
+    """The global L2 norm of the parameter arrays, without overflowing for huge finite values
+    (inf or nan when a parameter is).
+
+    >>> import numpy as np
+    >>> parameter_norm({"w": np.array([3e300, 4e300]), "b": np.zeros(2)})
+    5e+300
+    """
+    flat = [np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays.values()]
+    values = np.concatenate(flat) if flat else np.zeros(0)
+    if values.size == 0:
+        return 0.0
+    scale = float(np.max(np.abs(values)))
+    if scale == 0 or not math.isfinite(scale):
+        return scale
+    return scale * float(np.sqrt(np.sum(np.square(values / scale))))
+
+
 def verdict(kind: str, *, epoch: int, step: int, loss: float, best: float | None,
             grad_norm: float, first_grad_norm: float | None, last_grad_norm: float | None,
-            lr: float, knobs: Knobs) -> Verdict:
+            lr: float, knobs: Knobs, param_norm: float | None = None,
+            first_param_norm: float | None = None) -> Verdict:
     """A Verdict whose cause and remedy follow from the numbers and the knobs: a non-finite
-    value that no growth of the gradients announced is blamed on the data or the loss
-    function, anything else on steps that are too large."""
+    value that neither growth of the gradients nor parameters thrown far from where they
+    started (``param_norm``, now, against ``first_param_norm``, at the start) announced is
+    blamed on the data or the loss function, anything else on steps that are too large."""
+    thrown = _thrown(param_norm, first_param_norm)
     if kind == "non_finite" and first_grad_norm is None:
         cause = ("the loss or its gradient was not finite at the very first step, before any "
                  "update, so the inputs, the initial parameters or the loss function itself "
                  "produce NaN or infinity (NaN in the data, log(0), a division by zero)")
         remedy = _CHECK_DATA
-    elif kind == "non_finite" and last_grad_norm <= 100 * first_grad_norm:
+    elif kind == "non_finite" and last_grad_norm <= 100 * first_grad_norm and not thrown:
         cause = (f"the values turned non-finite suddenly, with the gradient norm still at "
                  f"{last_grad_norm:.3g} the step before (it started at {first_grad_norm:.3g}), "
                  "so a batch holds NaN or infinity or the loss is undefined for it (log(0), a "
@@ -68,6 +90,9 @@ def verdict(kind: str, *, epoch: int, step: int, loss: float, best: float | None
         remedy = _CHECK_DATA
     else:
         cause, remedy = _overshoot(grad_norm, first_grad_norm, lr, knobs)
+        if thrown:
+            cause += (f"; the updates threw the parameters' norm from {first_param_norm:.3g} "
+                      f"to {param_norm:.3g}")
     best_text = "" if best is None else f" (best {best:.4g})"
     if kind == "diverged":
         what = f"Training diverged at epoch {epoch}: the loss rose to {loss:.3g}{best_text}"
@@ -78,6 +103,15 @@ def verdict(kind: str, *, epoch: int, step: int, loss: float, best: float | None
     message = (f"{what} with gradient norm {grad_norm:.2g} at learning rate {lr:g}. "
                f"Likely cause: {cause}. Remedy: {remedy}.")
     return Verdict(kind, epoch, loss, grad_norm, lr, cause, remedy, message)
+
+
+def _thrown(param_norm: float | None, first_param_norm: float | None) -> bool:
+    """The parameters left their starting scale (1 for parameters that start at zero) by a
+    factor no healthy run takes: the updates, so the step size, not the data, made the values
+    overflow."""
+    if param_norm is None or first_param_norm is None:
+        return False
+    return not math.isfinite(param_norm) or param_norm > THROWN * max(first_param_norm, 1.0)
 
 
 def _overshoot(grad_norm, first_grad_norm, lr, knobs: Knobs) -> tuple[str, str]:
@@ -116,10 +150,11 @@ class Diagnostics:
         self.with_grad: set = set()
 
     def state_dict(self) -> dict:
-        return {"noted": sorted(self.noted)}
+        return {"noted": sorted(self.noted), "with_grad": sorted(self.with_grad)}
 
     def load_state_dict(self, state: dict) -> None:
         self.noted = set(state["noted"])
+        self.with_grad = set(state["with_grad"])  # a checkpoint may be taken inside epoch 1
 
     def _note(self, notes: list, key: str, sentence: str) -> None:
         if key not in self.noted:

@@ -7,16 +7,25 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
 from .. import creation, nn
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from ..optim.lr_scheduler import ReduceLROnPlateau
-from . import _build
-from .checkpoint import checkpoint_path, load_checkpoint, restore, write_checkpoint
-from .diagnose import Diagnostics, Knobs, diverged, verdict
-from .history import History
+from . import _build, _order
+from .checkpoint import (
+    check_resumed,
+    checkpoint_path,
+    load_checkpoint,
+    reconcile,
+    restore,
+    write_checkpoint,
+)
+from .diagnose import Diagnostics, Knobs, diverged, parameter_norm, verdict
+from .history import History, name_of_metric
+from .interrupt import DeferredInterrupt, TrainingInterrupted
 
 
 def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sgd", lr=0.01,
@@ -37,22 +46,45 @@ def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sg
     ...            max_grad=1000, epochs=300, batch_size=None, progress=False)
     >>> good.verdict is None, good.epochs[-1]["train_loss"] < 0.01 * good.epochs[0]["train_loss"]
     (True, True)
+
+    Ctrl-C stops the run at the next step boundary, where its state is whole, and raises
+    :class:`TrainingInterrupted` (a KeyboardInterrupt) after writing a checkpoint there when
+    ``checkpoint_dir`` is given; a second Ctrl-C stops at once and saves nothing new.
+    ``resume`` then continues bit for bit as if the run had never stopped: the same parameters,
+    History (but for the times) and random draws, from the same step of the same epoch.
+
+    A resume continues the saved run, so the checkpoint's ``optimizer, lr, momentum,
+    weight_decay, scheduler, batch_size, shuffle, lr_decay, min_lr, max_grad`` and
+    ``max_grad_norm`` are used, and each argument that differs from them is named in a
+    UserWarning. ``epochs`` is the new total: a scheduler named by a string is re-sized to it
+    (``T_max``, ``step_size``, ``gamma``, ``total_steps`` or ``patience`` recomputed as for a
+    run of that many epochs) and continues from the epoch and the learning rate it had reached,
+    with a warning that says so; a scheduler you made keeps its saved state. Another kind of
+    optimizer or scheduler, or other data part way through an epoch, raises ValueError.
     """
     _check_knobs(lr, lr_decay, min_lr, max_grad, max_grad_norm, epochs, batch_size,
                  checkpoint_every)
-    creation.manual_seed(seed)  # dropout and anything else drawn from the global generator
-    trainer = Trainer(
-        model, loss_fn, train_data, val_data=val_data, metric=metric, optimizer=optimizer,
-        lr=lr, momentum=momentum, weight_decay=weight_decay, scheduler=scheduler,
-        lr_decay=lr_decay, min_lr=min_lr, max_grad=max_grad, max_grad_norm=max_grad_norm,
-        epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
-        progress=progress, step_history=step_history, checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every, diagnose=diagnose)
+    settings = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    scheduler=scheduler, lr_decay=lr_decay, min_lr=min_lr, max_grad=max_grad,
+                    max_grad_norm=max_grad_norm, batch_size=batch_size, shuffle=shuffle)
+    state = path = None
     if resume:
-        path = checkpoint_path(checkpoint_dir) if resume is True else os.fspath(resume)
         _build.check(resume is not True or checkpoint_dir is not None, "resume",
                      "resume=True needs checkpoint_dir")
-        restore(trainer, load_checkpoint(path))
+        path = checkpoint_path(checkpoint_dir) if resume is True else os.fspath(resume)
+        state = load_checkpoint(path)
+        settings, changes = reconcile(state, settings,
+                                      own_loader=isinstance(train_data, _build.DataLoader))
+    creation.manual_seed(seed)  # dropout and anything else drawn from the global generator
+    trainer = Trainer(
+        model, loss_fn, train_data, val_data=val_data, metric=metric, epochs=epochs, seed=seed,
+        callbacks=callbacks, progress=progress, step_history=step_history,
+        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, diagnose=diagnose,
+        **settings)
+    if state is not None:
+        for change in changes + check_resumed(trainer, state):
+            warnings.warn(change, UserWarning, stacklevel=2)
+        restore(trainer, state, path)
     return trainer.run()
 
 
@@ -78,7 +110,8 @@ class _Stop(Exception):
 class Trainer:
     """The state of one ``fit`` (what callbacks receive as ``trainer``): ``model``, ``task``,
     ``optimizer``, ``scheduler``, ``history``, ``epoch`` (the one running), ``completed`` (the
-    epochs done), ``generator`` (the shuffling generator) and the knobs."""
+    epochs done), ``step`` (the optimizer steps done), ``generator`` (the shuffling generator),
+    ``settings`` (what a checkpoint records) and the knobs."""
 
     def __init__(self, model, loss_fn, train_data, *, val_data, metric, optimizer, lr, momentum,
                  weight_decay, scheduler, lr_decay, min_lr, max_grad, max_grad_norm, epochs,
@@ -106,8 +139,19 @@ class Trainer:
         self.show = progress is True or (progress is None and sys.stdout.isatty())
         self.checkpoint = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir)
         self.checkpoint_every = checkpoint_every or 1
-        self.history, self.completed, self.epoch, self.step = History(), 0, 0, 0
+        self.settings = _settings_of(optimizer, self.optimizer, scheduler, self.scheduler,
+                                     self.train_batches, lr=lr, momentum=momentum,
+                                     weight_decay=weight_decay, epochs=epochs,
+                                     batch_size=batch_size, shuffle=shuffle, lr_decay=lr_decay,
+                                     min_lr=min_lr, max_grad=max_grad,
+                                     max_grad_norm=max_grad_norm)
+        self.history, self.completed, self.epoch, self.step = History(
+            metric_name=name_of_metric(metric)), 0, 0, 0
+        self.in_epoch = None  # the running epoch's _order.Progress
+        self.saved = None  # (path, epochs, steps, steps into the next epoch) of the last checkpoint
+        self._interrupt = DeferredInterrupt(announce=progress is not False)
         self.first_grad_norm = self.last_grad_norm = None
+        self.first_param_norm = parameter_norm(self.parameter_arrays())  # before any update
         self.relu_outputs: dict = {}
         self.diagnostics = Diagnostics(list(self.task.named), self.relu_outputs) if diagnose \
             else None
@@ -121,15 +165,17 @@ class Trainer:
     def run(self) -> History:
         hooks = self._watch_relus()
         try:
-            for callback in self.callbacks:
-                callback.on_train_begin(self)
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported instead
-                self._epochs()
-            for callback in self.callbacks:
-                callback.on_train_end(self)
-        except KeyboardInterrupt:
-            self._interrupted()
+            with self._interrupt:
+                for callback in self.callbacks:
+                    callback.on_train_begin(self)
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported
+                    self._epochs()
+                for callback in self.callbacks:
+                    callback.on_train_end(self)
+        except TrainingInterrupted:
             raise
+        except KeyboardInterrupt as exc:  # a second Ctrl-C, or one raised by code: mid-step
+            raise self._interrupted_mid_step() from exc
         finally:
             for handle in hooks:
                 handle.remove()
@@ -137,7 +183,6 @@ class Trainer:
         return self.history
 
     def _epochs(self) -> None:
-        self.step = self.completed * len(self.train_batches)  # a resumed run counts on
         for epoch in range(self.completed + 1, self.epochs + 1):
             self.epoch = epoch
             try:
@@ -147,21 +192,23 @@ class Trainer:
             self.completed = self.epoch
             stop = any([bool(cb.on_epoch_end(self, record)) for cb in self.callbacks])
             if self.checkpoint and self.epoch % self.checkpoint_every == 0:
-                write_checkpoint(self, self.checkpoint)
+                self._save()
             if stop:
                 self.history.stopped_early = True
                 return
+            if epoch < self.epochs:
+                self._step_boundary()
 
     def _train_epoch(self) -> dict:
         start = time.perf_counter()
         self.task.set_training(True)
-        lr = self.optimizer.param_groups[0]["lr"]
-        sums = {"loss": 0.0, "count": 0, "grad_norm": 0.0, "steps": 0}
-        layer_sums: dict = {}
-        ratios: dict = {}
-        batches = self._progress(self.train_batches)
-        last = len(self.train_batches) - 1
-        for index, batch in enumerate(batches):
+        if self.in_epoch is None:  # else a resumed run goes on part way through the epoch
+            self.in_epoch = _order.Progress(_order.draw(self.train_batches),
+                                            self.optimizer.param_groups[0]["lr"])
+        progress = self.in_epoch
+        lr, last, ratios = progress.lr, len(progress.order) - 1, {}
+        batches = _order.replay(self.train_batches, progress.order, progress.position)
+        for index, batch in enumerate(self._progress(batches, progress), progress.position):
             loss, count, norms = self._backward(batch)
             total_norm = math.sqrt(sum(v * v for v in norms.values()))
             self.step += 1
@@ -169,7 +216,7 @@ class Trainer:
                 self.history.steps.append({"step": self.step, "epoch": self.epoch, "loss": loss,
                                            "lr": lr, "grad_norm": total_norm})
             if not (math.isfinite(loss) and math.isfinite(total_norm)):
-                self._record(start, lr, loss, sums, layer_sums, ratios)
+                self._record(start, lr, loss, progress.sums, progress.layer_sums, ratios)
                 self._stop("non_finite", loss, total_norm, lr, index + 1)
             if self.first_grad_norm is None:
                 self.first_grad_norm = total_norm
@@ -181,13 +228,13 @@ class Trainer:
                 ratios = _update_ratios(before, self.parameter_arrays())
             else:
                 self.optimizer.step()
-            sums["loss"] += loss * count
-            sums["count"] += count
-            sums["grad_norm"] += total_norm
-            sums["steps"] += 1
-            for name, value in norms.items():
-                layer_sums[name] = layer_sums.get(name, 0.0) + value
-        return self._end_epoch(start, lr, sums, layer_sums, ratios)
+            progress.add(loss, count, total_norm, norms)
+            for callback in self.callbacks:
+                callback.on_step_end(self)
+            if index < last:  # after the last, the epoch's end comes first
+                self._step_boundary()
+        self.in_epoch = None
+        return self._end_epoch(start, lr, progress.sums, progress.layer_sums, ratios)
 
     def _backward(self, batch) -> tuple:
         self.optimizer.zero_grad()
@@ -251,7 +298,8 @@ class Trainer:
         self.history.verdict = verdict(
             kind, epoch=self.epoch, step=step, loss=loss, best=best, grad_norm=grad_norm,
             first_grad_norm=self.first_grad_norm, last_grad_norm=self.last_grad_norm, lr=lr,
-            knobs=self.knobs)
+            knobs=self.knobs, param_norm=parameter_norm(self.parameter_arrays()),
+            first_param_norm=self.first_param_norm)
         raise _Stop
 
     # ------------------------------------------------------------------ observation
@@ -273,14 +321,15 @@ class Trainer:
 
         return hook
 
-    def _progress(self, batches):
+    def _progress(self, batches, progress):
         if not self.show:
             return batches
         try:
             from tqdm.auto import tqdm  # optional extra "progress"
         except ImportError:
             return batches
-        return tqdm(batches, desc=f"epoch {self.epoch}/{self.epochs}", leave=False)
+        return tqdm(batches, desc=f"epoch {self.epoch}/{self.epochs}", leave=False,
+                    total=len(progress.order), initial=progress.position)
 
     def _report(self, record: dict) -> None:
         if not self.show:
@@ -290,30 +339,65 @@ class Trainer:
         if record["val_loss"] is not None:
             parts.append(f"val_loss {record['val_loss']:.4g}")
         if record["metric"] is not None:
-            parts.append(f"metric {record['metric']:.4g}")
+            parts.append(f"{self.history.metric_name or 'metric'} {record['metric']:.4g}")
         parts += [f"lr {record['lr']:.3g}", f"{record['time']:.2f} s"]
         print("  ".join(parts), flush=True)
 
-    def _interrupted(self) -> None:
-        if self.checkpoint is None:
-            print("Interrupted; no checkpoint_dir was given, so nothing was saved.", flush=True)
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self) -> str | None:
+        """Checkpoint the state (whole: between two steps) and remember what was saved."""
+        path = write_checkpoint(self, self.checkpoint)
+        if path is not None:
+            position = 0 if self.in_epoch is None else self.in_epoch.position
+            self.saved = (path, self.completed, self.step, position)
+        return path
+
+    def _step_boundary(self) -> None:
+        """Between two steps the state is whole: stop here if Ctrl-C asked to."""
+        if not self._interrupt.requested:
             return
-        partial = self.completed < self.epoch
-        write_checkpoint(self, self.checkpoint, partial=partial)
-        print(f"Interrupted: checkpoint of {self.completed} completed epochs written to "
-              f"{self.checkpoint}; continue with fit(..., resume={self.checkpoint!r}).",
-              flush=True)
+        position = 0 if self.in_epoch is None else self.in_epoch.position
+        if self.checkpoint is None:
+            raise TrainingInterrupted(None, self.completed, self.step, in_epoch=position)
+        already = self.saved is not None and self.saved[2] == self.step  # checkpoint_every's
+        if not already and self._save() is None:
+            raise self._interrupted_mid_step(
+                "the epoch's order of batches is not integers, so it could not be saved")
+        raise TrainingInterrupted(self.saved[0], self.completed, self.step, in_epoch=position)
+
+    def _interrupted_mid_step(self, why: str = "stopped at once, in the middle of a step or of "
+                              "an epoch's end, whose state was not saved"
+                              ) -> TrainingInterrupted:
+        """The interruption to raise when the state is not whole: the last checkpoint's."""
+        if self.saved is not None:
+            path, epochs, steps, position = self.saved
+            return TrainingInterrupted(path, epochs, steps, in_epoch=position, reason=why)
+        position = 0 if self.in_epoch is None else self.in_epoch.position
+        reason = why if self.checkpoint is not None else None
+        return TrainingInterrupted(None, self.completed, self.step, in_epoch=position,
+                                   reason=reason)
 
     def _finish(self) -> None:
         if self.diagnostics is not None:
             self.diagnostics.after_training(self.history.epochs, self.epochs, self.min_lr,
                                             self.history.notes)
-        if self.quiet:
-            return
-        if self.history.verdict is not None:
-            print(self.history.verdict.message)
-        for note in self.history.notes:
-            print(f"note: {note}")
+        if not self.quiet:  # the one end-of-run report: losses, best epoch, verdict and notes
+            print(self.history.summary())
+
+
+def _settings_of(optimizer, built_optimizer, scheduler, built_scheduler, batches,
+                 **knobs) -> dict:
+    """What a checkpoint records of the run's settings, for a resume to compare with its own:
+    the optimizer and scheduler by name (None when given as objects) and by class, the knobs,
+    and the data's size."""
+    samples = batches.n if isinstance(batches, _build.GraphBatches) else len(batches.dataset)
+    return {
+        "optimizer": optimizer.lower() if isinstance(optimizer, str) else None,
+        "optimizer_class": type(built_optimizer).__name__,
+        "scheduler": scheduler.lower() if isinstance(scheduler, str) else None,
+        "scheduler_class": None if built_scheduler is None else type(built_scheduler).__name__,
+        **knobs, "steps_per_epoch": len(batches), "samples": samples,
+    }
 
 
 def _update_ratios(before: dict, after: dict) -> dict:

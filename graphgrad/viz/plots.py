@@ -29,7 +29,7 @@ from .._files import atomic_write
 
 DPI = 110
 FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
-INSTALL_HINT = "plotting needs matplotlib: pip install 'graphgrad[plot]'"
+INSTALL_HINT = 'plots need matplotlib, the plot extra: pip install "graphgrad[plot]"'
 WIDE_RANGE = 10.0  # a learning rate spanning more than this factor gets a log axis
 MESSAGE_CHARS = 110  # a line of a verdict message: as much as fits across the figure
 MARKER_LIMIT = 60  # up to this many points get markers, so isolated finite points stay visible
@@ -51,10 +51,10 @@ def plot_history(history: Any, path: str | os.PathLike, title: str | None = None
     ``history`` is an object with ``to_dict()`` or a dict ``{"epochs": [...]}``, each epoch a
     dict with ``epoch``, ``train_loss`` and optionally ``val_loss``, ``metric``, ``lr`` and
     ``grad_norm``. The loss panel has a log axis (train and validation loss; the metric on its
-    own axis at the right); the learning rate gets a log axis if it spans more than 10x; the
-    gradient norm gets a log axis. If ``history["verdict"]`` is a dict with ``kind``, the run
-    is marked as diverged at its last epoch and the verdict's ``message`` is shown under the
-    title. Returns ``path`` as a Path.
+    own axis at the right, called by the history's ``metric_name``, e.g. "accuracy"); the
+    learning rate gets a log axis if it spans more than 10x; the gradient norm gets a log axis.
+    If ``history["verdict"]`` is a dict with ``kind``, the run is marked as diverged at its last
+    epoch and the verdict's ``message`` is shown under the title. Returns ``path`` as a Path.
 
     >>> import tempfile
     >>> epochs = [{"epoch": 1, "train_loss": 2.3, "lr": 0.1, "grad_norm": 4.0},
@@ -197,8 +197,9 @@ def _line_style(count: int) -> dict:
 # --- history -----------------------------------------------------------------------------------
 
 
-def _history_records(history: Any) -> tuple[list[Mapping], Mapping | None]:
-    """The epochs and the verdict (None unless it is a dict with a ``kind``)."""
+def _history_records(history: Any) -> tuple[list[Mapping], Mapping | None, str]:
+    """The epochs, the verdict (None unless it is a dict with a ``kind``) and the metric's
+    name."""
     data = history.to_dict() if hasattr(history, "to_dict") else history
     if not isinstance(data, Mapping) or "epochs" not in data:
         raise TypeError(
@@ -209,7 +210,8 @@ def _history_records(history: Any) -> tuple[list[Mapping], Mapping | None]:
     if not epochs:
         raise ValueError("the history has no epochs to plot")
     verdict = data.get("verdict")
-    return epochs, verdict if isinstance(verdict, Mapping) and "kind" in verdict else None
+    verdict = verdict if isinstance(verdict, Mapping) and "kind" in verdict else None
+    return epochs, verdict, data.get("metric_name") or "metric"
 
 
 def _column(epochs: list[Mapping], key: str) -> np.ndarray:
@@ -218,13 +220,13 @@ def _column(epochs: list[Mapping], key: str) -> np.ndarray:
 
 def _history_figure(history: Any, title: str | None = None):
     """The Figure that :func:`plot_history` saves; tests inspect it directly."""
-    epochs, verdict = _history_records(history)
+    epochs, verdict, metric_name = _history_records(history)
     x = _column(epochs, "epoch")
     if not np.isfinite(x).all():  # epochs without numbers are numbered by position
         x = np.arange(1.0, len(epochs) + 1)
     fig, axes = _new_figure((8.0, 8.5), [2, 1, 1])
     loss_ax, lr_ax, grad_ax = axes
-    _loss_panel(loss_ax, x, epochs)
+    _loss_panel(loss_ax, x, epochs, metric_name)
     _series_panel(lr_ax, x, _column(epochs, "lr"), "learning rate", COLOURS["lr"], WIDE_RANGE)
     _series_panel(grad_ax, x, _column(epochs, "grad_norm"), "gradient norm",
                   COLOURS["grad_norm"], 0.0)  # fmt: skip
@@ -235,7 +237,7 @@ def _history_figure(history: Any, title: str | None = None):
     return fig
 
 
-def _loss_panel(ax, x: np.ndarray, epochs: list[Mapping]) -> None:
+def _loss_panel(ax, x: np.ndarray, epochs: list[Mapping], metric_name: str) -> None:
     train, val = _column(epochs, "train_loss"), _column(epochs, "val_loss")
     style = _line_style(len(x))
     lines = ax.plot(x, train, color=COLOURS["train"], label="train", **style)
@@ -248,8 +250,9 @@ def _loss_panel(ax, x: np.ndarray, epochs: list[Mapping]) -> None:
     metric = _column(epochs, "metric")
     if np.isfinite(metric).any():
         twin = ax.twinx()
-        lines += twin.plot(x, metric, color=COLOURS["metric"], ls="--", label="metric", **style)
-        twin.set_ylabel("metric", color=COLOURS["metric"])
+        lines += twin.plot(x, metric, color=COLOURS["metric"], ls="--", label=metric_name,
+                           **style)
+        twin.set_ylabel(metric_name, color=COLOURS["metric"])
         twin.tick_params(axis="y", colors=COLOURS["metric"])
     if not np.isfinite(np.concatenate([train, val])).any():
         _note(ax, "no finite loss values")
