@@ -6,6 +6,7 @@
     graphgrad tour [--out DIR]                 the whole journey, written to DIR/index.html
     graphgrad fit TASK [--lr ... | --config run.toml]   train a task; verdict if it fails
     graphgrad lr-find TASK                     the learning-rate range test
+    graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
 
 Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
 Ctrl-C gets a line or two on what was saved and how to go on, and exit code 130. A command is
@@ -32,6 +33,7 @@ from .graph import examples
 from .graph.expr import ExprError
 from .graph.from_text import graph_from_expression
 from .graph.render import to_dot, to_svg
+from .sweep import command as sweep_command
 from .tasks import TASKS, TaskError, get_task
 
 FORMATS = ("text", "markdown", "json")
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     finder.add_argument("--seed", type=int, default=0)
     finder.add_argument("--out", type=Path, help="folder for the plot (default runs/TASK)")
     finder.set_defaults(run=_lr_find)
+    sweep_command.add_commands(commands)  # sweep and sweep-report: graphgrad/sweep/command.py
     return parser
 
 

@@ -41,7 +41,7 @@ class Tour:
         self.out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         for step in (self.explain, self.draw, self.polynomial, self.line, self.classifier,
-                     self.parallel):
+                     self.parallel, self.sweep):
             step()
         self._write("index.html", self._index(time.perf_counter() - start))
         return [text for _, text, _ in self.sections]
@@ -136,6 +136,26 @@ class Tour:
                 f"{timings['serial'] / timings['threads']:.2f}x")
         self._section("Scaling up: independent nodes in parallel", text,
                       [("timeline.svg", "which worker ran which node, when")])
+
+    def sweep(self) -> None:
+        """The seed-000 trap in one picture: a small sweep over LR, MAX_GRAD and LR_DECAY."""
+        try:
+            from .sweep import DEMO_SPACES, run, summarize
+
+            space = {**DEMO_SPACES["polynomial"], "epochs": 60 if self.quick else 150}
+            result = run("polynomial", space, trials=8 if self.quick else 12, workers=2,
+                         sampler="random", pruner="none", out=self.out / "sweep",
+                         progress=False)
+        except ImportError as exc:  # Optuna is the sweep extra
+            self.echo(f"- no sweep: {exc} (pip install 'graphgrad[sweep]')")
+            return
+        summary = summarize(result.study)
+        best = summary["best"]
+        lines = [f"swept the polynomial on 2 worker processes: best loss {best['value']:.4g} "
+                 f"with LR={best['params']['lr']:.3g}", *summary["failures"]]
+        self._section("Many experiments at once: the trap in one sweep", "\n".join(lines),
+                      [("sweep/index.html", "the sweep's report"),
+                       ("sweep/loss_vs_lr.png", "final loss against LR (diverged on top)")])
 
     # ------------------------------------------------------------------ output
     def _history_files(self, history, stem: str) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ LAYERS = [
     ["graph"],
     ["nn", "optim", "data", "utils", "io", "viz"],
     ["train", "tasks"],
+    ["sweep"],
     ["cli", "tour"],
     ["__init__", "__main__"],
 ]
