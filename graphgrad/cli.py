@@ -6,6 +6,7 @@
     graphgrad tour [--out DIR]                 the whole journey, written to DIR/index.html
     graphgrad fit TASK [--lr ... | --config run.toml]   train a task; verdict if it fails
     graphgrad lr-find TASK                     the learning-rate range test
+    graphgrad lab [--port 8765] [--open]       the interactive demos in the browser
     graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
 
 Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
@@ -33,6 +34,7 @@ from .graph import examples
 from .graph.expr import ExprError
 from .graph.from_text import graph_from_expression
 from .graph.render import to_dot, to_svg
+from .lab import command as lab_command
 from .sweep import command as sweep_command
 from .tasks import TASKS, TaskError, get_task
 
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     finder.add_argument("--seed", type=int, default=0)
     finder.add_argument("--out", type=Path, help="folder for the plot (default runs/TASK)")
     finder.set_defaults(run=_lr_find)
+    lab_command.add_parser(commands)  # its flags and its run live in graphgrad/lab/command.py
     sweep_command.add_commands(commands)  # sweep and sweep-report: graphgrad/sweep/command.py
     return parser
 

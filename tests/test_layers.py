@@ -20,6 +20,7 @@ LAYERS = [
     ["nn", "optim", "data", "utils", "io", "viz"],
     ["train", "tasks"],
     ["sweep"],
+    ["lab"],
     ["cli", "tour"],
     ["__init__", "__main__"],
 ]

@@ -304,6 +304,19 @@ class Graph:
 
         return explain(self, inputs, lr=lr)
 
+    def _repr_svg_(self) -> str:
+        """The graph's picture (render.to_svg), which Jupyter shows for a Graph.
+
+        >>> import graphgrad as gg
+        >>> g = gg.Graph()
+        >>> _ = g.output(g.input("x") * 2, name="y")
+        >>> g._repr_svg_().count('class="node"')
+        3
+        """
+        from .render import to_svg
+
+        return to_svg(self.to_dict(values=False))
+
     def __call__(self, *inputs):
         """Run like the function it was traced from: tensors in, output tensor(s) out."""
         outputs = self.run(list(inputs)).outputs

@@ -8,6 +8,7 @@ text for the terminal, Markdown, or JSON.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 
@@ -116,8 +117,62 @@ class Explanation:
             ]
         return "\n".join(out)
 
+    def to_html(self) -> str:
+        """The tables of :meth:`to_markdown` as HTML (what Jupyter shows); each row carries
+        ``data-pass`` and ``data-id`` (the node id), so a page can reveal rows step by step.
+
+        >>> import graphgrad as gg
+        >>> g = gg.Graph()
+        >>> _ = g.output(g.input("x") * g.parameter("w", 3.0), name="z")
+        >>> html = explain(g, {"x": 2.0}, lr=0.1).to_html()
+        >>> html.count('data-pass="forward"'), "<td>6.000000</td>" in html
+        (3, True)
+        """
+        forward = [
+            _html_row("forward", r["id"], [r["step"], r["name"], r["formula"], _fmt(r["value"])])
+            for r in self.forward
+        ]
+        backward = []
+        for r in self.backward:
+            parts = " + ".join(f"{_fmt(p['value'])} ({p['from']})" for p in r["parts"]) or "seed 1"
+            local = "; ".join(
+                f"∂/∂{s['to']} = {_fmt(s['local'])}" for s in r["sends"] if s["local"] is not None
+            )
+            sends = "; ".join(f"{s['to']}: {_fmt(s['value'])}" for s in r["sends"])
+            backward.append(_html_row("backward", r["id"], [r["name"], _fmt(r["grad"]), parts,
+                                                            local, sends]))
+        sections = [
+            _html_table("Forward pass", ["step", "node", "computes", "value"], forward),
+            _html_table("Backward pass", ["node", "gradient", "from users", "local derivatives",
+                                          "sends"], backward),
+        ]
+        if self.update:
+            update = [
+                _html_row("update", r["id"], [r["name"], _fmt(r["value"]), _fmt(r["grad"]),
+                                              _fmt(r["new"])])
+                for r in self.update
+            ]
+            sections.append(_html_table(f"Update (lr = {self.lr:g})",
+                                        ["parameter", "value", "gradient", "new value"], update))
+        return '<div class="graphgrad-explain">\n' + "\n".join(sections) + "\n</div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __str__(self) -> str:
         return self.to_text()
+
+
+def _html_row(section: str, node_id: int, cells: list) -> str:
+    tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+    return f'<tr data-pass="{section}" data-id="{node_id}">{tds}</tr>'
+
+
+def _html_table(caption: str, header: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    return (f'<table class="graphgrad-{caption.split()[0].lower()}">'
+            f"<caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
 
 
 def explain(graph: Graph, inputs=None, *, lr: float | None = None) -> Explanation:
