@@ -60,8 +60,10 @@ def test_the_readme_has_examples():
 
 @pytest.mark.parametrize("index", range(len(SCRIPTS)), ids=lambda i: f"block{i}")
 def test_readme_example_runs_and_prints_what_it_says(index, tmp_path):
-    done = subprocess.run([sys.executable, "-c", _checked(SCRIPTS[index])], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    script = tmp_path / "example.py"  # a file, as a reader would paste it (workers re-import it)
+    script.write_text(_checked(SCRIPTS[index]))
+    done = subprocess.run([sys.executable, script.name], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, f"{SCRIPTS[index]}\n--- stderr ---\n{done.stderr[-3000:]}"
 
 
