@@ -44,6 +44,8 @@ def _function_of(method_name: str):
             raise TypeError(
                 f"{method_name}(): argument 'input' must be a Tensor, not {type(number).__name__}"
             )
+        if method_name == "pow" and rest and isinstance(rest[0], Tensor) and not kwargs:
+            return rest[0].__rpow__(number)  # torch's pow(Scalar, Tensor): PowBackward2
         return method(_number_as_tensor(method_name, number, rest, kwargs), *rest, **kwargs)
 
     function.__name__ = function.__qualname__ = method_name

@@ -883,3 +883,14 @@ def test_gradgradcheck_on_wrong_second_derivative_fails_like_torch():
         assert lib.autograd.gradcheck(_detached_cube(lib).apply, (x,))
         with pytest.raises(RuntimeError, match="Jacobian mismatch"):
             lib.autograd.gradgradcheck(_detached_cube(lib).apply, (x,))
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "true_divide", "multiply"])
+def test_a_number_first_function_form_names_its_node_as_torch_does(name):
+    x_t = torch.tensor([1.0, 2.0], requires_grad=True)
+    x_g = gg.tensor([1.0, 2.0], requires_grad=True)
+    out_t, out_g = getattr(torch, name)(2.0, x_t), getattr(gg, name)(2.0, x_g)
+    assert out_g.grad_fn.name() == out_t.grad_fn.name()
+    out_t.sum().backward()
+    out_g.sum().backward()
+    np.testing.assert_allclose(x_g.grad.numpy(), x_t.grad.numpy(), rtol=1e-6)
