@@ -59,7 +59,7 @@ def test_pages_and_static_files(client):
         r = client.get(path)
         assert r.status_code == 200 and "graphgrad lab" in r.text
     pages = client.get("/api/pages").json()
-    assert [p["slug"] for p in pages["pages"]] == ["graph", "backprop", "train"]
+    assert [p["slug"] for p in pages["pages"]] == ["graph", "backprop", "train", "sweep"]
     assert pages["limits"]["expression_chars"] == LIMITS.expression_chars
     for name in ("common.js", "graph.js", "backprop.js", "train.js", "index.js", "lab.css"):
         r = client.get(f"/static/{name}")

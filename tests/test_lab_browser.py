@@ -44,11 +44,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def sweeps_root():
+    """The folder the sweep page may open and start sweeps in (not the work tree)."""
+    root = Path(tempfile.mkdtemp(prefix="graphgrad-lab-sweeps-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(sweeps_root):
     _require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: apt-get install chromium")
     _require(importlib.util.find_spec("starlette") is not None, "starlette is not installed")
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "graphgrad", "lab", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "graphgrad", "lab", "--port", str(port),
+                                "--sweeps", str(sweeps_root)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -128,7 +137,7 @@ def node_line(page, node_name: str, which: str) -> str:
 
 def test_front_page(page, tmp_path):
     page.open("/")
-    assert page.locator(".card").count() == 3
+    assert page.locator(".card").count() == 4
     screenshot(page, tmp_path, "index")
 
 
@@ -253,3 +262,43 @@ def test_train_page_own_points_from_the_url_and_clicks(page):
     page.click("#start")
     page.wait_for_function("window.lab.status === 'done'", timeout=30_000)
     assert page.evaluate("window.lab.records.at(-1).metric") == 1.0
+
+
+def test_sweep_page_runs_a_sweep_shows_its_best_and_reproduces_its_url(page, sweeps_root,
+                                                                       tmp_path):
+    import optuna
+
+    page.open("/sweep?trials=6&epochs=60&sampler=random&seed=2")
+    assert page.locator("#trials").input_value() == "6"
+    assert page.locator("#result").is_hidden()
+    page.click("#start")
+    page.wait_for_selector("#best-trial", timeout=60_000)  # the page opens the folder it made
+    folder = page.evaluate("window.lab.view.folder")
+    assert folder.startswith("runs/lab-sweep-") and "folder=runs%2Flab-sweep-" in page.url
+    # what it shows is Optuna's own record of the sweep
+    backend = optuna.storages.journal.JournalFileBackend(str(sweeps_root / folder /
+                                                             "study.journal"))
+    study = optuna.load_study(study_name="sweep",
+                              storage=optuna.storages.JournalStorage(backend))
+    best = min((t for t in study.get_trials() if t.state.name == "COMPLETE"),
+               key=lambda t: t.value)
+    shown = page.locator("#best-trial")
+    assert int(shown.get_attribute("data-number")) == best.number
+    assert float(shown.get_attribute("data-value")) == best.value
+    for name, value in best.params.items():
+        row = page.locator(f"#best-trial tr[data-param='{name}']")
+        assert float(row.get_attribute("data-value")) == value
+    assert page.locator("#trial-table tbody tr").count() == len(study.get_trials()) == 6
+    assert "done" in page.locator("#progress").inner_text()
+    page.wait_for_function("[...document.querySelectorAll('#pictures img')].every("
+                           "i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#pictures img").count() == 4
+    screenshot(page, tmp_path, "sweep", full_page=True)
+    # a link with the folder shows the same sweep, and the list of folders opens it too
+    page.open(f"/sweep?folder={folder}&trials=5")
+    assert page.locator("#trials").input_value() == "5"
+    assert int(page.locator("#best-trial").get_attribute("data-number")) == best.number
+    page.evaluate("document.querySelector('#best').innerHTML = ''")
+    page.click(f"#folders a[data-folder='{folder}']")
+    page.wait_for_selector("#best-trial")
+    assert float(page.locator("#best-trial").get_attribute("data-value")) == best.value

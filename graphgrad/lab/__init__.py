@@ -1,6 +1,6 @@
 """The lab: the seeds' interactive demos in the browser, with graphgrad's engine doing the work.
 
-``graphgrad lab [--port 8765] [--host 127.0.0.1] [--open]`` serves three pages (needs the
+``graphgrad lab [--port 8765] [--host 127.0.0.1] [--open]`` serves four pages (needs the
 ``lab`` extra, Starlette and uvicorn):
 
 - **graph**: an expression or a seed's graph stepped forward and backward node by node on the
@@ -12,6 +12,8 @@
 - **train**: ``graphgrad.train.fit`` in a background thread per session, its History streamed
   as server-sent events; the learning rate changes live; pause, step, reset; a loss curve, a
   decision-boundary heat map and the verdict of a run that diverges.
+- **sweep**: a sweep's folder read from its Optuna record (table, best settings, failures,
+  pictures); a small sweep of the seed polynomial started and followed live.
 
 Each page keeps one state object in its URL's query string. Every input has a limit
 (:data:`~graphgrad.lab.limits.LIMITS`) answered with a 4xx JSON ``{"error": ...}``; no endpoint

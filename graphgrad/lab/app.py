@@ -20,18 +20,20 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import backprop_page, graph_page, train_page
+from . import backprop_page, graph_page, sweep_page, train_page
 from .limits import LIMITS, LabError
 from .web import answer
 
 STATIC = Path(__file__).parent / "static"
-PAGES = [graph_page.PAGE, backprop_page.PAGE, train_page.PAGE]
+PAGES = [graph_page.PAGE, backprop_page.PAGE, train_page.PAGE, sweep_page.PAGE]
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 
-def create_app(allowed_hosts=None) -> Starlette:
+def create_app(allowed_hosts=None, sweeps=None) -> Starlette:
     """The Starlette app. ``allowed_hosts`` are the Host headers it answers (loopback names
-    by default, so that a web page elsewhere cannot reach it through DNS rebinding).
+    by default, so that a web page elsewhere cannot reach it through DNS rebinding);
+    ``sweeps`` is the folder under which the sweep page opens and starts sweeps (the working
+    directory by default).
 
     >>> app = create_app()
     >>> sorted(r.path for r in app.routes if getattr(r, "path", "").startswith("/api/backprop"))
@@ -42,7 +44,7 @@ def create_app(allowed_hosts=None) -> Starlette:
         routes.append(Route(f"/{page.slug}", _page_view(page)))
         routes += page.routes
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware,
                                allowed_hosts=allowed_hosts or LOCAL_HOSTS)],
@@ -50,6 +52,8 @@ def create_app(allowed_hosts=None) -> Starlette:
                             Exception: _server_error},
         lifespan=_lifespan,
     )
+    app.state.sweeps_root = Path(sweeps if sweeps is not None else Path.cwd()).resolve()
+    return app
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""``graphgrad lab [--port 8765] [--host 127.0.0.1] [--open]``: serve the lab with uvicorn.
+"""``graphgrad lab [--port 8765] [--host 127.0.0.1] [--open] [--sweeps DIR]``: serve the lab
+with uvicorn.
 
 The command line registers this with :func:`add_parser`; nothing here imports Starlette or
 uvicorn until the command runs, so the rest of graphgrad works without the ``lab`` extra.
@@ -18,13 +19,15 @@ def add_parser(commands) -> None:
     """Add the ``lab`` subcommand to an argparse subparsers object."""
     lab = commands.add_parser(
         "lab", help="the seeds' interactive demos in the browser, on graphgrad's engine",
-        description="Serve the lab: the graph, backprop and train pages. It binds 127.0.0.1 "
-                    "unless --host says otherwise.")
+        description="Serve the lab: the graph, backprop, train and sweep pages. It binds "
+                    "127.0.0.1 unless --host says otherwise.")
     lab.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765)")
     lab.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; anything else is reachable "
                           "from other machines)")
     lab.add_argument("--open", action="store_true", help="open the lab in a web browser")
+    lab.add_argument("--sweeps", metavar="DIR", help="the folder whose sweeps the sweep page "
+                     "may open, and where it starts new ones (default: the working directory)")
     lab.set_defaults(run=run)
 
 
@@ -38,6 +41,9 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def run(args) -> int:
+    if args.sweeps is not None and not os.path.isdir(args.sweeps):
+        print(f"graphgrad lab: --sweeps {args.sweeps}: no such folder", file=sys.stderr)
+        return 2
     if not any(name in os.environ for name in BLAS_THREADS):
         _restart_with_one_blas_thread(args)
     try:
@@ -53,7 +59,8 @@ def run(args) -> int:
               "it; it has no login", file=sys.stderr)
         hosts = ["*"]
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
-    config = uvicorn.Config(create_app(hosts or LOCAL_HOSTS), host=args.host, port=args.port,
+    config = uvicorn.Config(create_app(hosts or LOCAL_HOSTS, sweeps=args.sweeps),
+                            host=args.host, port=args.port,
                             log_level="warning", access_log=False,
                             timeout_graceful_shutdown=2)
     # Training threads run Python between NumPy calls; a shorter switch interval than the
@@ -82,6 +89,8 @@ def _restart_with_one_blas_thread(args) -> None:
     BLAS spinning on a busy machine can make a 160x160 matmul 100 times slower. BLAS reads its
     thread count once, when NumPy loads, so only a new process can change it."""
     argv = ["lab", "--port", str(args.port), "--host", args.host] + (["--open"] * args.open)
+    if args.sweeps is not None:
+        argv += ["--sweeps", os.path.abspath(args.sweeps)]
     env = dict(os.environ, **{name: "1" for name in BLAS_THREADS})
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "graphgrad", *argv], env)
