@@ -63,6 +63,19 @@ def curve(params, report):
 
 def device(params, report):
     return float(os.environ["CUDA_VISIBLE_DEVICES"])
+
+def blas_threads(params, report):
+    """The kernel's count of this worker's threads that Python did not start, after a large
+    matmul: the BLAS's helper threads, 0 when it runs on one thread."""
+    import threading
+
+    import numpy as np
+
+    a = np.ones((400, 400))
+    a @ a
+    with open("/proc/self/status") as status:
+        kernel = next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+    return float(kernel - threading.active_count())
 '''
 
 
@@ -378,6 +391,16 @@ def test_gpu_slots_give_each_worker_its_own_device(marked, tmp_path):
         assert f"(gpu {int(trial.value)})" in worker
     workers = {t.user_attrs["worker"] for t in record.trials}
     assert len({w.split(" pid")[0] for w in workers}) <= 4
+
+
+def test_workers_run_blas_on_one_thread_though_the_driver_does_not(marked, monkeypatch,
+                                                                   tmp_path):
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # the pool itself must limit its workers
+    out = tmp_path / "blas"
+    sweep.run(f"{_objectives(tmp_path)}:blas_threads", {"x": sweep.Float(0.0, 1.0)}, trials=2,
+              workers=2, sampler="random", out=out, progress=False, report=False)
+    assert [t.value for t in _record(out).trials] == [0.0, 0.0]  # the kernel's thread count
 
 
 # ---------------------------------------------------------------------- Dask
