@@ -8,6 +8,7 @@
     graphgrad lr-find TASK                     the learning-rate range test
     graphgrad lab [--port 8765] [--open]       the interactive demos in the browser
     graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
+    graphgrad run --nproc-per-node N train.py  a training script on N processes (torchrun)
 
 Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
 Ctrl-C gets a line or two on what was saved and how to go on, and exit code 130. A command is
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from ._files import atomic_write
 from ._version import __version__
+from .distributed import run as run_command
 from .graph import examples
 from .graph.expr import ExprError
 from .graph.from_text import graph_from_expression
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     finder.set_defaults(run=_lr_find)
     lab_command.add_parser(commands)  # its flags and its run live in graphgrad/lab/command.py
     sweep_command.add_commands(commands)  # sweep and sweep-report: graphgrad/sweep/command.py
+    run_command.add_parser(commands)  # the launcher: graphgrad/distributed/run.py
     return parser
 
 

@@ -17,6 +17,7 @@ LAYERS = [
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
     ["graph"],
+    ["distributed"],  # collectives on tensors; nn.parallel and data's sampler build on them
     ["nn", "optim", "data", "utils", "io", "viz"],
     ["train", "tasks"],
     ["sweep"],

@@ -10,7 +10,7 @@ torch.nn's names, arguments, defaults and results.
 [(8, 4), (8,), (2, 8), (2,)]
 """
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .modules import *
 from .parameter import Parameter
 from .summary import ModelSummary, summary
