@@ -4,9 +4,11 @@ Each rank owns one shared memory segment with two areas, used by alternate colle
 writes its input into its area, a barrier (see ``_hub``) makes every write visible, and then each
 rank reads the others' areas directly. All-reduce is a reduce-scatter followed by an all-gather:
 rank r sums slice r of every area in the order rank 0, 1, ..., which fixes the rounding, and
-everyone copies every finished slice, so every rank ends with the same bits. The next collective
-writes the other area, and the one after that starts only when every rank has passed this one's
-barrier, so no write can meet a read.
+everyone copies every finished slice, so every rank ends with the same bits. With two ranks each
+instead combines the whole array, its own input with the other's area, in the same order: the
+same bits, no more memory moved and one barrier fewer. The next collective writes the other area,
+and the one after that writes this one only once every rank has reached the next one's barrier,
+that is finished reading, so no write can meet a read.
 
 Segments are unlinked as soon as every rank has mapped them: nothing stays in /dev/shm, even
 when a rank is killed.
@@ -87,6 +89,9 @@ class ShmBackend:
             array[...] = areas[src].reshape(array.shape)
 
     def all_reduce(self, array: np.ndarray, op: ReduceOp, what: str) -> None:
+        if self.world_size == 2:
+            self._all_reduce_pair(array, op, what)
+            return
         areas = self._areas(what, array.dtype, array.size)
         areas[self.rank][:] = array.reshape(-1)
         self.hub.barrier(what)
@@ -98,6 +103,19 @@ class ShmBackend:
         flat = array.reshape(-1) if contiguous else np.empty(array.size, array.dtype)
         for r, area in enumerate(areas):
             flat[bounds[r]:bounds[r + 1]] = area[bounds[r]:bounds[r + 1]]
+        if not contiguous:
+            array[...] = flat.reshape(array.shape)
+
+    def _all_reduce_pair(self, array: np.ndarray, op: ReduceOp, what: str) -> None:
+        """Two ranks: each combines its own input with the other's area, in rank order, over
+        its own input (in place: writing a third buffer instead costs up to 3x more)."""
+        areas = self._areas(what, array.dtype, array.size)
+        contiguous = array.flags.c_contiguous
+        flat = array.reshape(-1) if contiguous else array.flatten()
+        areas[self.rank][:] = flat
+        self.hub.barrier(what)
+        pieces = [flat if r == self.rank else area for r, area in enumerate(areas)]
+        _reduce(pieces, op, flat, self.rank)
         if not contiguous:
             array[...] = flat.reshape(array.shape)
 
