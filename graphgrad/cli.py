@@ -5,6 +5,7 @@
     graphgrad graph EXPR --at x=1,y=2,z=3      value and every partial derivative; --svg, --dot
     graphgrad tour [--out DIR]                 the whole journey, written to DIR/index.html
     graphgrad fit TASK [--lr ... | --config run.toml]   train a task; verdict if it fails
+    graphgrad fit TASK --nproc N               the same, data-parallel on N processes
     graphgrad lr-find TASK                     the learning-rate range test
     graphgrad lab [--port 8765] [--open]       the interactive demos in the browser
     graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import inspect
 import math
 import os
 import re
@@ -161,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue from the checkpoint in --out")
     fit.add_argument("--config", type=Path, help="a TOML file with any of the flags' keys, "
                      "e.g. lr = 0.01 (flags override it)")
+    fit.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                     help="train data-parallel on N processes (DistributedDataParallel, shm "
+                     "backend); --batch-size is the global batch, split evenly")
     fit.set_defaults(run=_fit)
 
     finder = commands.add_parser("lr-find", help="the learning-rate range test for a task")
@@ -503,20 +508,36 @@ def _fit(args) -> int:
     task = _load_task(args.task, args.seed or 0, "fit")
     settings = _settings(args, task)
     out = args.out or Path("runs") / task.name
+    if args.nproc > 1:
+        _check_parallel(args, task, settings)
     if args.resume and not os.path.isfile(checkpoint_path(out)):
         raise UsageError(f"graphgrad fit: --resume: there is no checkpoint "
                          f"{checkpoint_path(out)}; a run with --checkpoint-every N writes one "
                          "every N epochs and on Ctrl-C")
-    _folder(out, "graphgrad fit: --out")
+    parallel = args.nproc > 1 and os.environ.get(_RANK_OF_FIT) == "1"
+    rank = int(os.environ["RANK"]) if parallel else 0
+    if rank == 0:
+        _folder(out, "graphgrad fit: --out")
+    if args.nproc > 1 and not parallel:  # the launcher: start the ranks, which do the rest
+        return run_command.spawn(args.argv, args.nproc, {_RANK_OF_FIT: "1"})
+    model, data, quiet = task.model, task.train_data, {}
+    if parallel:
+        model, data = _data_parallel(task, settings, args.nproc)
+        quiet = {} if rank == 0 else {"progress": False}
     try:
-        history = train.fit(task.model, task.loss_fn, task.train_data, val_data=task.val_data,
+        history = train.fit(model, task.loss_fn, data, val_data=task.val_data,
                             metric=task.metric, checkpoint_dir=out if args.checkpoint_every
                             or args.resume else None, checkpoint_every=args.checkpoint_every,
-                            resume=args.resume or None, **settings)
+                            resume=args.resume or None, **quiet, **settings)
     except KeyboardInterrupt as stop:  # train.TrainingInterrupted, or a plain Ctrl-C
         raise Interrupted(_resume_advice(stop, args.argv)) from None
     except ValueError as exc:  # fit's checks of the task's model and data (a task file's)
         raise UsageError(f"graphgrad fit {args.task}: {exc}") from None
+    finally:
+        if parallel:
+            _leave_group()
+    if rank != 0:  # rank 0 prints and writes for every rank: they hold the same weights
+        return 1 if history.verdict is not None else 0
     weights = _weights(task.model)
     if history.verdict is None and sum(w.numel() for w in weights.values()) <= SMALL_MODEL:
         print("fitted parameters: " + ", ".join(f"{name} = {_values(w)}"
@@ -526,6 +547,61 @@ def _fit(args) -> int:
 
 
 SMALL_MODEL = 10  # a model with at most this many numbers has them printed after a fit
+_RANK_OF_FIT = "GRAPHGRAD_FIT_RANK"  # set in the processes of graphgrad fit --nproc N
+
+
+def _check_parallel(args, task, settings: dict) -> None:
+    """What ``--nproc N`` needs: a Module trained on a data set it can split evenly."""
+    from . import nn
+    from .data import DataLoader
+
+    where = f"graphgrad fit {args.task}: --nproc {args.nproc}"
+    if args.resume or args.checkpoint_every:
+        raise UsageError(f"{where} does not support --resume or --checkpoint-every; train on "
+                         "one process to checkpoint")
+    if not isinstance(task.model, nn.Module):
+        raise UsageError(f"{where} needs an nn.Module model; this task's is a "
+                         f"{type(task.model).__name__}")
+    if isinstance(task.train_data, DataLoader):
+        raise UsageError(f"{where} splits the train_data itself: give a Dataset or "
+                         "(features, targets), not a DataLoader")
+    batch = _global_batch(settings)
+    if batch is not None and batch % args.nproc:
+        raise UsageError(f"{where}: the batch size {batch} is the global batch and must be a "
+                         f"multiple of {args.nproc}")
+
+
+def _data_parallel(task, settings: dict, nproc: int) -> tuple:
+    """In a rank: the task's model in DistributedDataParallel and a DataLoader of this rank's
+    share of each global batch (a DistributedSampler, reshuffled by fit every epoch)."""
+    from . import distributed as dist
+    from .creation import as_tensor
+    from .data import DataLoader, DistributedSampler, TensorDataset
+    from .nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("shm")  # RANK, WORLD_SIZE, MASTER_* from the launcher
+    data = task.train_data
+    if isinstance(data, (tuple, list)):
+        data = TensorDataset(*(as_tensor(d) for d in data))
+    sampler = DistributedSampler(data, shuffle=True, seed=settings.get("seed", 0))
+    batch = _global_batch(settings)
+    loader = DataLoader(data, batch_size=len(sampler) if batch is None else batch // nproc,
+                        sampler=sampler)
+    return DistributedDataParallel(task.model), loader
+
+
+def _global_batch(settings: dict):
+    from . import train
+
+    return settings.get("batch_size", inspect.signature(train.fit).parameters["batch_size"]
+                        .default)
+
+
+def _leave_group() -> None:
+    from . import distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _values(tensor) -> str:

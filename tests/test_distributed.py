@@ -575,3 +575,63 @@ dist.all_reduce(gg.ones(3))
 time.sleep(30)  # never reached by rank 1; the others must be ended by mpiexec
 result("survived")
 """
+
+
+# ------------------------------------------------------------------ graphgrad fit --nproc
+def test_fit_on_two_processes_ends_as_one_process_on_the_same_global_batches(tmp_path):
+    from graphgrad import train
+    from graphgrad.data import DataLoader
+    from graphgrad.tasks import get_task
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "graphgrad", "fit", "moons", "--nproc", "2", "--epochs",
+               "3", "--out", str(out)]
+    fitting = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True, cwd=tmp_path)
+    try:
+        output, _ = fitting.communicate(timeout=LIMIT)
+    finally:
+        _end_group(fitting)
+    assert fitting.returncode == 0, output
+    lines = output.strip().splitlines()
+    assert all(line.startswith("[rank 0] ") for line in lines), output  # rank 1 is silent
+    assert sum("wrote " in line for line in lines) == 1, output
+    assert {p.name for p in out.iterdir()} <= {"history.csv", "history.json", "history.png",
+                                               "weights.safetensors"}
+    # one process, no collectives: each step's batch is the union of the ranks' batches, the
+    # global order DistributedSampler splits (a shuffle seeded 0 + epoch), 32 rows at a time
+    task = get_task("moons", seed=0)
+    order = DistributedSampler(task.train_data, num_replicas=1, rank=0, shuffle=True, seed=0)
+    alone = train.fit(task.model, task.loss_fn, DataLoader(task.train_data, batch_size=32,
+                                                           sampler=order),
+                      val_data=task.val_data, metric=task.metric, progress=False,
+                      **{**task.config, "epochs": 3})
+    weights = gg.load(out / "weights.safetensors")
+    want = task.model.state_dict()
+    assert list(weights) == list(want)  # no "module." prefix
+    for name, value in want.items():
+        assert weights[name].dtype == value.dtype == gg.float32
+        np.testing.assert_allclose(weights[name].numpy(), value.numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    assert not np.array_equal(weights["0.weight"].numpy(),
+                              get_task("moons", seed=0).model.state_dict()["0.weight"].numpy())
+    epochs = json.loads((out / "history.json").read_text())["epochs"]
+    for theirs, ours in zip(alone.epochs, epochs, strict=True):  # the loss over both ranks
+        assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
+        assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-5)
+        assert set(ours["layer_grad_norms"]) == set(theirs["layer_grad_norms"])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["moons", "--nproc", "0"], "--nproc"),
+    (["moons", "--nproc", "2", "--checkpoint-every", "1"], "does not support --resume"),
+    (["polynomial", "--nproc", "2"], "needs an nn.Module model; this task's is a Graph"),
+    (["moons", "--nproc", "3"], "the batch size 32 is the global batch and must be a multiple"),
+])
+def test_bad_fit_nproc_input_gets_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys,
+                                                           flags, message):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["fit", *flags, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

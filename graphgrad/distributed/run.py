@@ -101,9 +101,20 @@ def run(args) -> int:
     return _Ranks(args).supervise()
 
 
+def spawn(argv: list[str], nproc: int, env: dict | None = None) -> int:
+    """Run ``python -m graphgrad ARGV`` on ``nproc`` ranks of this machine, as ``graphgrad run``
+    runs a script, with ``env`` added to their environment. When every rank exits with the
+    same code, that code is returned and nothing is added (each rank said why: 1 for a
+    verdict, 2 for bad input); otherwise the verdict of ``graphgrad run``."""
+    args = argparse.Namespace(nproc_per_node=nproc, nnodes=1, node_rank=0,
+                              master_addr="127.0.0.1", master_port=free_port("127.0.0.1"),
+                              module=True, script="graphgrad", script_args=list(argv))
+    return _Ranks(args, env or {}, agreed=True).supervise()
+
+
 class _Ranks:
-    def __init__(self, args) -> None:
-        self.args = args
+    def __init__(self, args, env: dict | None = None, agreed: bool = False) -> None:
+        self.args, self.env, self.agreed = args, env or {}, agreed
         self.children: list[subprocess.Popen] = []
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
@@ -111,7 +122,7 @@ class _Ranks:
 
     def _environment(self, local_rank: int) -> dict:
         a = self.args
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         env.update(RANK=str(a.node_rank * a.nproc_per_node + local_rank),
                    LOCAL_RANK=str(local_rank), WORLD_SIZE=str(a.nnodes * a.nproc_per_node),
                    LOCAL_WORLD_SIZE=str(a.nproc_per_node), GROUP_RANK=str(a.node_rank),
@@ -209,6 +220,10 @@ class _Ranks:
             return 130
         if not failed:
             return 0
+        codes = {code for _, code in failed}
+        if self.agreed and len(failed) == len(self.children) and len(codes) == 1 \
+                and min(codes) > 0:
+            return failed[0][1]
         for rank, code in failed:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             print(f"graphgrad run: rank {rank} {how}", file=sys.stderr)

@@ -6,7 +6,10 @@ array, batched along dim 0), and returns a :class:`History`:
 
 - data: a ``(features, targets)`` pair, a Dataset or a DataLoader (used as is);
   ``batch_size=None`` is full batch; shuffling draws from a ``Generator`` seeded with ``seed``,
-  which also seeds the global generator (dropout) at the start.
+  which also seeds the global generator (dropout) at the start. A DataLoader whose sampler has
+  ``set_epoch`` (a DistributedSampler) gets ``set_epoch(epoch - 1)`` as each epoch starts.
+- a ``DistributedDataParallel`` model trains data-parallel: the History names its ``module``'s
+  parameters and records each step's loss over every rank's batch, the same on every rank.
 - ``optimizer``: an Optimizer or one of ``sgd adam adamw rmsprop adagrad``, built with ``lr``,
   ``momentum`` (sgd, rmsprop) and ``weight_decay``.
 - ``scheduler``: None, a scheduler, ``callable(optimizer) -> scheduler`` or one of ``step cosine

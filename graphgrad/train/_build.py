@@ -7,11 +7,13 @@ import math
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import optim
 from ..autograd import no_grad
 from ..creation import as_tensor
 from ..data import DataLoader, Dataset, TensorDataset
 from ..graph import Graph
+from ..nn.parallel import DistributedDataParallel
 from ..optim import lr_scheduler
 from ..tensor import Tensor, cat
 
@@ -28,17 +30,25 @@ def check(ok: bool, argument: str, message: str) -> None:
 
 # ---------------------------------------------------------------------------------- tasks
 class ModuleTask:
-    """A Module and a loss function: ``loss_fn(model(x), y)`` for each batch ``(x, y)``."""
+    """A Module and a loss function: ``loss_fn(model(x), y)`` for each batch ``(x, y)``.
+
+    A DistributedDataParallel model trains as its ``module`` is named (no ``module.`` prefix
+    in the history) and each step's loss is the mean over every rank's batch, so that all
+    ranks record the same losses and reach the same verdicts."""
 
     def __init__(self, model, loss_fn) -> None:
         check(callable(loss_fn), "loss_fn", "an nn.Module model needs a loss function")
         self.model, self.loss_fn = model, loss_fn
-        self.named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        self.parallel = isinstance(model, DistributedDataParallel)
+        self.inner = model.module if self.parallel else model
+        self.named = {n: p for n, p in self.inner.named_parameters() if p.requires_grad}
 
     def loss_and_backward(self, batch) -> tuple[float, int]:
         x, y = batch
         loss = self.loss_fn(self.model(x), y)
         loss.backward()
+        if self.parallel:
+            return _mean_over_ranks(float(loss.item()), len(x))
         return float(loss.item()), len(x)
 
     def evaluate(self, batches, metric) -> tuple[float, float | None]:
@@ -101,6 +111,14 @@ class GraphTask:
 
     def set_training(self, mode: bool) -> None:
         """Graphs have no train/eval modes."""
+
+
+def _mean_over_ranks(loss: float, count: int) -> tuple[float, int]:
+    """The loss over every rank's batch and their total size (a sum in float64)."""
+    totals = as_tensor(np.array([loss * count, count], dtype=np.float64))
+    dist.all_reduce(totals)
+    total, rows = totals.tolist()
+    return total / rows, int(rows)
 
 
 def make_task(model, loss_fn):

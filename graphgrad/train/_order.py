@@ -52,6 +52,14 @@ class Progress:
                    dict(state["layer_sums"]))
 
 
+def set_epoch(batches, epoch: int) -> None:
+    """Tell a DataLoader's sampler which epoch (from 0) starts, as a torch script does by hand
+    for a DistributedSampler, so that each epoch is shuffled anew."""
+    sampler = getattr(batches, "sampler", None)
+    if callable(getattr(sampler, "set_epoch", None)):
+        sampler.set_epoch(epoch)
+
+
 def draw(batches) -> list:
     """One epoch's batches as lists of indices (a sample index each without batching)."""
     if isinstance(batches, GraphBatches):

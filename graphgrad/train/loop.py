@@ -203,6 +203,7 @@ class Trainer:
         start = time.perf_counter()
         self.task.set_training(True)
         if self.in_epoch is None:  # else a resumed run goes on part way through the epoch
+            _order.set_epoch(self.train_batches, self.epoch - 1)
             self.in_epoch = _order.Progress(_order.draw(self.train_batches),
                                             self.optimizer.param_groups[0]["lr"])
         progress = self.in_epoch
@@ -308,7 +309,7 @@ class Trainer:
         if self.diagnostics is None or not isinstance(self.model, nn.Module):
             return []
         handles = []
-        for name, module in self.model.named_modules():
+        for name, module in self.task.inner.named_modules():  # a DDP model's module's names
             if isinstance(module, nn.ReLU):
                 self.relu_outputs[name] = None
                 handles.append(module.register_forward_hook(self._keep_output(name)))
