@@ -31,6 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._args import positive_int, whole
 from ._files import atomic_write
 from ._version import __version__
 from .distributed import run as run_command
@@ -157,13 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(fit)
     fit.add_argument("--out", type=Path, help="folder for history, plots and weights "
                      "(default runs/TASK)")
-    fit.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+    fit.add_argument("--checkpoint-every", type=positive_int, metavar="N",
                      help="write a checkpoint every N epochs (and on Ctrl-C)")
     fit.add_argument("--resume", action="store_true",
                      help="continue from the checkpoint in --out")
     fit.add_argument("--config", type=Path, help="a TOML file with any of the flags' keys, "
                      "e.g. lr = 0.01 (flags override it)")
-    fit.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+    fit.add_argument("--nproc", type=positive_int, default=1, metavar="N",
                      help="train data-parallel on N processes (DistributedDataParallel, shm "
                      "backend); --batch-size is the global batch, split evenly")
     fit.set_defaults(run=_fit)
@@ -173,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     finder.add_argument("--optimizer", type=_choice(OPTIMIZERS), metavar="|".join(OPTIMIZERS))
     finder.add_argument("--start-lr", type=_positive_float, default=1e-7)
     finder.add_argument("--end-lr", type=_positive_float, default=10.0)
-    finder.add_argument("--steps", type=_positive_int, default=100)
-    finder.add_argument("--batch-size", type=_positive_int)
+    finder.add_argument("--steps", type=positive_int, default=100)
+    finder.add_argument("--batch-size", type=positive_int)
     finder.add_argument("--seed", type=int, default=0)
     finder.add_argument("--out", type=Path, help="folder for the plot (default runs/TASK)")
     finder.set_defaults(run=_lr_find)
@@ -239,22 +240,6 @@ def _decay(value) -> float:
     return number
 
 
-def _whole(value) -> int:
-    if isinstance(value, (bool, float)):
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-
-
-def _positive_int(value) -> int:
-    number = _whole(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {number}")
-    return number
-
-
 def _choice(options: tuple):
     def check(value) -> str:
         if value not in options:
@@ -293,8 +278,8 @@ SCHEDULERS = ("none", "step", "cosine", "exponential", "onecycle", "plateau")
 # The training settings a flag, a config file or a task's defaults can give: name -> validator.
 SETTINGS = {"lr": _positive_float, "lr_decay": _decay, "min_lr": _non_negative_float,
             "max_grad": _positive_float, "max_grad_norm": _positive_float,
-            "epochs": _positive_int, "batch_size": _positive_int,
-            "optimizer": _choice(OPTIMIZERS), "scheduler": _choice(SCHEDULERS), "seed": _whole,
+            "epochs": positive_int, "batch_size": positive_int,
+            "optimizer": _choice(OPTIMIZERS), "scheduler": _choice(SCHEDULERS), "seed": whole,
             "momentum": _non_negative_float, "weight_decay": _non_negative_float}
 NULLABLE = ("batch_size", "scheduler", "max_grad", "max_grad_norm")  # None: full batch, none...
 

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 
+from .._args import port, positive_int, whole
 from ._hub import free_port
 
 GRACE = 10.0  # seconds the other ranks get to stop by themselves after one failed or Ctrl-C
@@ -49,42 +50,21 @@ def add_parser(commands) -> None:
 
 
 def _add_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nproc-per-node", "--nproc_per_node", type=_positive, default=1,
+    parser.add_argument("--nproc-per-node", "--nproc_per_node", type=positive_int, default=1,
                         metavar="N", help="processes on this machine (default 1)")
-    parser.add_argument("--nnodes", type=_positive, default=1,
+    parser.add_argument("--nnodes", type=positive_int, default=1,
                         help="machines taking part (default 1)")
-    parser.add_argument("--node-rank", "--node_rank", type=_whole, default=0,
+    parser.add_argument("--node-rank", "--node_rank", type=whole, default=0,
                         help="this machine's index, 0..nnodes-1 (default 0)")
     parser.add_argument("--master-addr", "--master_addr", default="127.0.0.1",
                         help="address of the machine with rank 0 (default 127.0.0.1)")
-    parser.add_argument("--master-port", "--master_port", type=_port,
+    parser.add_argument("--master-port", "--master_port", type=port,
                         help="its port (default: a free port on one machine, 29500 on several)")
     parser.add_argument("-m", "--module", action="store_true",
                         help="run the script argument as a module, as python -m")
     parser.add_argument("script", help="the training script (or module, with -m)")
     parser.add_argument("script_args", nargs=argparse.REMAINDER, help="its arguments")
     parser.set_defaults(run=run)
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def _positive(text: str) -> int:
-    value = _whole(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _whole(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"must be a port in 1..65535, got {value}")
-    return value
 
 
 def run(args) -> int:

@@ -7,9 +7,10 @@ uvicorn until the command runs, so the rest of graphgrad works without the ``lab
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+from .._args import port
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTALL_HINT = "graphgrad lab needs the 'lab' extra: pip install 'graphgrad[lab]'"
@@ -21,7 +22,7 @@ def add_parser(commands) -> None:
         "lab", help="the seeds' interactive demos in the browser, on graphgrad's engine",
         description="Serve the lab: the graph, backprop, train and sweep pages. It binds "
                     "127.0.0.1 unless --host says otherwise.")
-    lab.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765)")
+    lab.add_argument("--port", type=port, default=8765, help="TCP port (default 8765)")
     lab.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; anything else is reachable "
                           "from other machines)")
@@ -29,12 +30,6 @@ def add_parser(commands) -> None:
     lab.add_argument("--sweeps", metavar="DIR", help="the folder whose sweeps the sweep page "
                      "may open, and where it starts new ones (default: the working directory)")
     lab.set_defaults(run=run)
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
-    return int(text)
 
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._args import positive_int, whole
 from .choices import PRUNERS, SAMPLERS
 from .record import JOURNAL, STUDY
 from .space import DEMO_SPACES
@@ -31,9 +32,9 @@ def add_commands(commands) -> None:
                        "FILE.py:FUNCTION")
     sweep.add_argument("--space", type=Path, help="a TOML file: name = {low, high, log, step}, "
                        "{choices = [...]} or a fixed value")
-    sweep.add_argument("--trials", type=_positive_int, default=20,
+    sweep.add_argument("--trials", type=positive_int, default=20,
                        help="trials in all, counting those already in the record (default 20)")
-    sweep.add_argument("--workers", type=_positive_int,
+    sweep.add_argument("--workers", type=positive_int,
                        help="trials at once (default: the CPU count; on a Dask cluster its "
                             "threads)")
     sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe",
@@ -49,11 +50,11 @@ def add_commands(commands) -> None:
                        f"(default {STUDY})")
     sweep.add_argument("--out", type=Path, help="folder for the record and the report "
                        "(default runs/sweep-TASK)")
-    sweep.add_argument("--seed", type=_whole, default=0,
+    sweep.add_argument("--seed", type=whole, default=0,
                        help="seeds the sampler, the task's data and each trial (seed + trial)")
     sweep.add_argument("--gpus", type=_gpus, metavar="0,1",
                        help="one group of workers per GPU, with CUDA_VISIBLE_DEVICES set")
-    sweep.add_argument("--trials-per-gpu", type=_positive_int, default=1, metavar="K",
+    sweep.add_argument("--trials-per-gpu", type=positive_int, default=1, metavar="K",
                        help="workers per GPU (default 1)")
     sweep.set_defaults(run=run_sweep)
 
@@ -65,20 +66,6 @@ def add_commands(commands) -> None:
     report.add_argument("--storage", metavar="URL", help="the RDB URL the sweep used, if any")
     report.add_argument("--study", default=STUDY, help=f"study name (default {STUDY})")
     report.set_defaults(run=run_report)
-
-
-def _positive_int(text: str) -> int:
-    value = _whole(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def _gpus(text: str) -> list:
