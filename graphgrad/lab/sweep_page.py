@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from starlette.responses import FileResponse, StreamingResponse
+from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from ..sweep import DEMO_SPACES, PRUNERS, Space, summarize
@@ -37,7 +37,7 @@ from ..sweep.report import trial_rows
 from .limits import LabError, bad, choice, integer
 from .page import Page
 from .sessions import plain
-from .web import answer, in_thread, read_json
+from .web import answer, event_stream, in_thread, read_json
 
 MAX_TRIALS, MAX_WORKERS, MAX_EPOCHS = 16, 2, 300  # a sweep started from the page
 SAMPLERS = ("tpe", "random")  # grid needs a step for every float: not the demo space
@@ -428,8 +428,7 @@ async def stream_run(request):
             await asyncio.sleep(POLL)
             quiet += POLL
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(messages())
 
 
 PAGE = Page(

@@ -18,7 +18,6 @@ import threading
 import time
 
 import numpy as np
-from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from .. import nn
@@ -30,7 +29,7 @@ from ..train import Callback, fit
 from .limits import LIMITS, LabError, bad, choice, integer, number
 from .page import Page
 from .sessions import Session, Sessions, plain
-from .web import answer, in_thread, read_body, read_json
+from .web import answer, event_stream, in_thread, read_body, read_json
 
 TASKS = ("linear", "polynomial", "moons", "spirals", "points")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -425,8 +424,7 @@ async def stream_session(request):
             await asyncio.sleep(STREAM_TICK)
             quiet += STREAM_TICK
 
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(messages())
 
 
 async def preview(request):

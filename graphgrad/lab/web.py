@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import anyio.to_thread
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 
 from .limits import LIMITS, LabError
 from .sessions import plain
@@ -14,6 +14,13 @@ from .sessions import plain
 
 def answer(data, status: int = 200) -> JSONResponse:
     return JSONResponse(plain(data), status_code=status)
+
+
+def event_stream(messages) -> StreamingResponse:
+    """Server-sent events from an async iterator of ``event: ...\ndata: ...\n\n`` strings, never
+    cached nor buffered by a proxy, so each message reaches the page when it is made."""
+    return StreamingResponse(messages, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def read_json(request, limit: int = LIMITS.body_bytes) -> dict:
