@@ -120,6 +120,19 @@ def _inputs(rank: int, shape=(7, 5)) -> np.ndarray:
     return np.random.default_rng(rank).standard_normal(shape)
 
 
+# all_gather, reduce_scatter and broadcast, run by both backends' rank scripts
+OTHER_COLLECTIVES = """
+gathered = [gg.zeros(2, 3, dtype=gg.float64) for _ in range(world)]
+dist.all_gather(gathered, gg.from_numpy(data(rank, (2, 3))))
+out["gathered"] = [g.tolist() for g in gathered]
+scattered = gg.zeros(4, dtype=gg.float64)
+dist.reduce_scatter(scattered, [gg.from_numpy(data(rank * 10 + j, (4,))) for j in range(world)])
+out["scattered"] = scattered.tolist()
+b = gg.from_numpy(data(rank, (3,)))
+dist.broadcast(b, src=world - 1)
+out["broadcast"] = b.tolist()
+"""
+
 COLLECTIVES = """
 import hashlib
 
@@ -140,15 +153,7 @@ out["strided"] = strided.numpy().tolist()
 ints = gg.tensor([rank, 10 * rank + 1])
 dist.all_reduce(ints, op=dist.ReduceOp.MAX)
 out["ints"] = ints.tolist()
-gathered = [gg.zeros(2, 3, dtype=gg.float64) for _ in range(world)]
-dist.all_gather(gathered, gg.from_numpy(data(rank, (2, 3))))
-out["gathered"] = [g.tolist() for g in gathered]
-scattered = gg.zeros(4, dtype=gg.float64)
-dist.reduce_scatter(scattered, [gg.from_numpy(data(rank * 10 + j, (4,))) for j in range(world)])
-out["scattered"] = scattered.tolist()
-b = gg.from_numpy(data(rank, (3,)))
-dist.broadcast(b, src=world - 1)
-out["broadcast"] = b.tolist()
+""" + OTHER_COLLECTIVES + """
 dist.barrier()
 t = gg.zeros(4 if rank == 1 else 3, dtype=gg.float64)
 try:  # a mismatched call: every rank hears of it; the group is broken from then on
@@ -482,15 +487,7 @@ for name in ("SUM", "AVG", "MAX"):
 strided = gg.from_numpy(data(rank).copy()).t()
 dist.all_reduce(strided)
 out["strided"] = strided.numpy().tolist()
-gathered = [gg.zeros(2, 3, dtype=gg.float64) for _ in range(world)]
-dist.all_gather(gathered, gg.from_numpy(data(rank, (2, 3))))
-out["gathered"] = [g.tolist() for g in gathered]
-scattered = gg.zeros(4, dtype=gg.float64)
-dist.reduce_scatter(scattered, [gg.from_numpy(data(rank * 10 + j, (4,))) for j in range(world)])
-out["scattered"] = scattered.tolist()
-b = gg.from_numpy(data(rank, (3,)))
-dist.broadcast(b, src=world - 1)
-out["broadcast"] = b.tolist()
+""" + OTHER_COLLECTIVES + """
 try:
     dist.all_reduce(gg.zeros(4 if rank == 1 else 3, dtype=gg.float64))
 except dist.DistBackendError as exc:
