@@ -367,8 +367,12 @@ def _owned(g):
     the same array to several inputs (``add`` does), and ``.grad`` must not alias another
     gradient. PyTorch decides the same way, by reference count. A transposed layout (the
     gradient of ``x @ w.T``) is copied too: an optimizer's passes over it would be strided."""
-    flags = g.flags if type(g) is _ndarray else None
-    if flags is None or not (flags.owndata and flags.writeable and flags.c_contiguous):
+    if type(g) is not _ndarray:
+        return _np.array(g, order="C")
+    flags = g.flags
+    plain = flags.owndata and flags.writeable and flags.c_contiguous
+    del flags  # a flags object holds a reference to its array, which the count below must not see
+    if not plain:
         return _np.array(g, order="C")
     # Expected references: finish()'s ``g``, _accumulate's ``g``, this frame's ``g`` and
     # getrefcount's argument. Any more (another leaf's entry, a retained .grad, a user's

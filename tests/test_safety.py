@@ -339,6 +339,26 @@ def test_memory_stays_flat_over_many_steps_without_gc():
     assert peak - start < MEMORY_BUDGET
 
 
+def test_backward_keeps_a_fresh_gradient_as_grad_instead_of_copying_it():
+    """The gradient of ``(x @ w).sum()`` for a 1000 x 1000 float64 ``w`` is one new 8 MB
+    array (``x.T @ g``); storing it as ``w.grad`` must not copy it: a copy doubles the peak
+    and, for big weights, page-faults every step. Where two leaves get the same array
+    (``a + b``), each must still own its ``.grad``."""
+    w = gg.zeros(1000, 1000, dtype=gg.float64, requires_grad=True)
+    x = gg.ones(1, 1000, dtype=gg.float64)
+    tracemalloc.start()
+    try:
+        (x @ w).sum().backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * 8_000_000, f"backward peaked at {peak / 1e6:.1f} MB"
+    np.testing.assert_array_equal(w.grad.numpy(), np.ones((1000, 1000)))
+    a, b = gg.ones(4, requires_grad=True), gg.ones(4, requires_grad=True)
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+
+
 # ---------------------------------------------------------------------- deep graphs
 
 
