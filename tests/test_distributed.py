@@ -391,8 +391,9 @@ def model_for(seed):
 
 gg.manual_seed(1234)
 data = TensorDataset(gg.randn(30, 3, dtype=gg.float64), gg.randn(30, 2, dtype=gg.float64))
-cap = float(os.environ["GG_BUCKET_MB"])
-model = DDP(model_for(rank), bucket_cap_mb=cap)  # rank 0's weights reach every rank
+cap, view = float(os.environ["GG_BUCKET_MB"]), os.environ["GG_BUCKET_VIEW"] == "1"
+# rank 0's weights reach every rank
+model = DDP(model_for(rank), bucket_cap_mb=cap, gradient_as_bucket_view=view)
 optimizer = gg.optim.Adam(model.parameters(), lr=0.01)
 sampler = DistributedSampler(data, seed=5)
 loader = DataLoader(data, batch_size=4, sampler=sampler)
@@ -439,10 +440,11 @@ def _reference(world: int) -> dict:
     return {f"module.{k}": v.numpy() for k, v in net.state_dict().items()}
 
 
-@pytest.mark.parametrize("world, bucket_mb", [(2, "25"), (3, "0.0005")])
+@pytest.mark.parametrize("world, bucket_mb, bucket_view", [(2, "25", "0"), (3, "0.0005", "1")])
 def test_ddp_on_n_ranks_ends_with_the_weights_of_one_process_on_the_global_batches(
-        tmp_path, monkeypatch, world, bucket_mb):
+        tmp_path, monkeypatch, world, bucket_mb, bucket_view):
     monkeypatch.setenv("GG_BUCKET_MB", bucket_mb)  # 0.0005 MB: a bucket per parameter or two
+    monkeypatch.setenv("GG_BUCKET_VIEW", bucket_view)  # .grad as views of the buckets
     code, results, output = _launch(tmp_path, TRAIN, world)
     assert code == 0, output
     assert sorted(results) == list(range(world))
@@ -500,6 +502,7 @@ def test_gloo_collectives_and_ddp_equivalence_on_two_ranks(tmp_path, monkeypatch
     # one run for both, to start torch in two processes only once
     monkeypatch.setenv("GG_BACKEND", "gloo")
     monkeypatch.setenv("GG_BUCKET_MB", "25")
+    monkeypatch.setenv("GG_BUCKET_VIEW", "0")
     code, results, output = _launch(tmp_path, GLOO_COLLECTIVES + TRAIN, 2)
     assert code == 0, output
     collectives = _results(output, "COLLECTIVES")
@@ -535,6 +538,7 @@ def test_mpi_collectives_and_ddp_equivalence_on_three_ranks(tmp_path, monkeypatc
     monkeypatch.setenv("GG_BACKEND", "mpi")
     monkeypatch.setenv("GG_RESULT_FILES", "1")
     monkeypatch.setenv("GG_BUCKET_MB", "0.0005")
+    monkeypatch.setenv("GG_BUCKET_VIEW", "0")
     code, results, output = _launch(tmp_path, COLLECTIVES, 3, mpiexec=_mpiexec())
     assert code == 0, output
     assert sorted(results) == [0, 1, 2]

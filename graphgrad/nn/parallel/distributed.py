@@ -63,8 +63,11 @@ class DistributedDataParallel(Module):
         self.world_size = dist.get_world_size()  # raises if there is no process group
         params = [p for p in module.parameters() if p.requires_grad]
         self._params = params
-        self._buckets = _buckets(params, int(cap * _MB))
-        self._ready: dict[int, np.ndarray] = {}  # parameter index -> this pass's local gradient
+        self.gradient_as_bucket_view = gradient_as_bucket_view
+        # One flat buffer a bucket, allocated once: a pass's gradients are copied into their
+        # slots as they arrive and averaged there, so no step allocates (or page-faults) them.
+        self._flats, self._slots = _bucket_buffers(params, int(cap * _MB))
+        self._ready: set[int] = set()  # indices of the parameters this pass has reached
         with no_grad():
             _broadcast([*module.parameters(), *module.buffers()])
         for i, param in enumerate(params):
@@ -109,9 +112,15 @@ class DistributedDataParallel(Module):
             if not self.require_backward_grad_sync:
                 return None
             param = self._params[index]
-            # what .grad will hold once the engine adds this pass's gradient
-            total = grad._data if param.grad is None else param.grad._data + grad._data
-            self._ready[index] = total
+            # the bucket slot gets what .grad will hold once the engine adds this pass's part;
+            # no reference to ``grad`` is kept, so the engine may keep the array as .grad
+            slot = self._slots[index]
+            if param.grad is None:
+                np.copyto(slot, grad._data.reshape(slot.shape))
+            else:
+                np.add(param.grad._data.reshape(slot.shape), grad._data.reshape(slot.shape),
+                       out=slot)
+            self._ready.add(index)
             if len(self._ready) < len(self._params):
                 return None
             return self._average(index)
@@ -119,29 +128,29 @@ class DistributedDataParallel(Module):
         return hook
 
     def _average(self, last: int) -> Tensor:
-        """Average every bucket across ranks; write the result into each ``.grad`` except the
-        last parameter's, which is returned for the engine to store (its ``.grad`` is cleared
-        first so that it receives exactly the average)."""
-        ready, self._ready = self._ready, {}
-        averaged = {}
-        for bucket in self._buckets:
-            flat = np.concatenate([ready[i].reshape(-1) for i in bucket])
+        """Average every bucket across ranks, in place; write the result into each ``.grad``
+        except the last parameter's, which is returned for the engine to store (its ``.grad``
+        is cleared first so that it receives exactly the average)."""
+        self._ready = set()
+        for flat in self._flats:
             dist.all_reduce(wrap(flat), op=dist.ReduceOp.AVG)
-            start = 0
-            for i in bucket:
-                size = ready[i].size
-                averaged[i] = flat[start:start + size].reshape(ready[i].shape)
-                start += size
         for i, param in enumerate(self._params):
-            if i != last:
-                np.copyto(param.grad._data, averaged[i])
+            if i == last:
+                continue
+            averaged = self._slots[i].reshape(param.shape)
+            if self.gradient_as_bucket_view:
+                param.grad = wrap(averaged)
+            else:
+                np.copyto(param.grad._data, averaged)
         self._params[last].grad = None
-        return wrap(averaged[last].copy())
+        averaged = self._slots[last].reshape(self._params[last].shape)
+        return wrap(averaged if self.gradient_as_bucket_view else averaged.copy())
 
 
-def _buckets(params: list, cap_bytes: int) -> list[list[int]]:
-    """Parameter indices in reverse order, cut into runs of one dtype and at most ``cap_bytes``
-    (a parameter larger than the cap gets a bucket of its own)."""
+def _bucket_buffers(params: list, cap_bytes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The flat buffer of each bucket and each parameter's slot in it. Buckets take the
+    parameters in reverse order, cut into runs of one dtype and at most ``cap_bytes`` (a
+    parameter larger than the cap gets a bucket of its own)."""
     buckets, current, size, dtype = [], [], 0, None
     for i in reversed(range(len(params))):
         array = params[i]._data
@@ -151,7 +160,17 @@ def _buckets(params: list, cap_bytes: int) -> list[list[int]]:
         current.append(i)
         size += array.nbytes
         dtype = array.dtype
-    return buckets + ([current] if current else [])
+    if current:
+        buckets.append(current)
+    flats, slots = [], [None] * len(params)
+    for bucket in buckets:
+        flat = np.zeros(sum(params[i]._data.size for i in bucket), params[bucket[0]]._data.dtype)
+        start = 0
+        for i in bucket:
+            slots[i] = flat[start:start + params[i]._data.size]
+            start += params[i]._data.size
+        flats.append(flat)
+    return flats, slots
 
 
 def _broadcast(tensors: list) -> None:
