@@ -225,6 +225,28 @@ CASES = [
         [((3, 4),)],
     ),
     OpCase(
+        "nll_loss",
+        lambda L, x: L.nn.functional.nll_loss(x, _idx(L, [0, 2, 1, 2])),
+        lambda x: -x[np.arange(4), [0, 2, 1, 2]].mean(),
+        [((4, 3),)],
+    ),
+    OpCase(
+        "nll_loss",
+        lambda L, x: L.nn.functional.nll_loss(
+            x, _idx(L, [0, 2, -1, 2]), weight=L.tensor([0.5, 1.0, 2.0], dtype=x.dtype),
+            ignore_index=-1, reduction="sum"),
+        lambda x: -(x[[0, 1, 3], [0, 2, 2]] * np.array([0.5, 2.0, 2.0])).sum(),
+        [((4, 3),)],
+    ),
+    OpCase(
+        "nll_loss",
+        lambda L, x: L.nn.functional.nll_loss(
+            x, _idx(L, [1, 0, 2]), weight=L.tensor([0.5, 1.0, 2.0], dtype=x.dtype),
+            reduction="none"),
+        lambda x: -x[np.arange(3), [1, 0, 2]] * np.array([1.0, 0.5, 2.0]),
+        [((3, 3),)],
+    ),
+    OpCase(
         "scatter_add",
         lambda L, x, v: x.scatter_add(0, _idx(L, [[0, 1, 0], [0, 1, 0]]), v),
         _scatter_ref,

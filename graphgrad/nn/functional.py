@@ -458,20 +458,7 @@ def nll_loss(
 
 def _nll(input, target: Tensor, weight, ignore_index: int, reduction: str) -> Tensor:  # noqa: A002
     """nll_loss once its arguments are checked (cross_entropy checks them before log_softmax)."""
-    dim = _class_dim(input)
-    labels = target._data
-    ignored = labels == ignore_index
-    safe = np.where(ignored, 0, labels).astype(np.int64)
-    _check_targets(safe[~ignored], input.shape[dim])
-    picked = input.gather(dim, np.expand_dims(safe, dim)).squeeze(dim)
-    weights = np.ones(safe.shape) if weight is None else weight._data[safe]
-    weights = wrap(np.where(ignored, 0.0, weights).astype(input._data.dtype))
-    if weight is None and reduction == "mean" and not ignored.any():
-        return -picked.mean()  # the common case in fewer ops: sum / count, as torch divides
-    loss = -picked * weights
-    if reduction == "mean":
-        return loss.sum() / weights.sum()
-    return _reduce(loss, reduction)
+    return apply(OPS["nll_loss"], (input, target, weight), (ignore_index, reduction))
 
 
 def _check_class_targets(input: Tensor, target, weight) -> Tensor:  # noqa: A002
@@ -520,12 +507,6 @@ def _check_weight_shape(input: Tensor, weight, prefix: str) -> None:  # noqa: A0
             f"{prefix}weight tensor should be defined either for all {classes} classes or no "
             f"classes but got weight tensor of shape: {list(weight.shape)}"
         )
-
-
-def _check_targets(labels: np.ndarray, classes: int) -> None:
-    bad = labels[(labels < 0) | (labels >= classes)]
-    if bad.size:
-        raise IndexError(f"Target {int(bad[0])} is out of bounds.")
 
 
 def cross_entropy(

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from . import Op, register
+from . import Op, numpy_ns, register
 
 
 def _unreduce(xp, g, x_shape, axis, keepdims):
@@ -223,3 +223,82 @@ class Argmin(_Arg):
     @staticmethod
     def forward(x, axis, keepdims):
         return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class NllLoss(Op):
+    """torch's nll_loss: ``-x[i, target[i]]`` over log-probabilities ``x`` (classes along axis
+    1, or 0 for one sample), weighted, reduced. The class targets are an input rather than a
+    parameter, so that a recorded step (graphgrad.compile) reads each batch's labels. Forward
+    and gradient follow the composite ``-gather(x, target) * weight`` then sum / mean, operation
+    for operation, so the bits are those of that chain."""
+
+    name, grad_fn_name = "nll_loss", "NllLossBackward0"
+
+    @staticmethod
+    def forward(x, target, weight, ignore_index, reduction):
+        axis, safe, ignored = _nll_targets(x, target, ignore_index)
+        picked = _pick(x, axis, safe)
+        if weight is None and reduction == "mean" and ignored is None:
+            return np.negative(np.add.reduce(picked, axis=None) / picked.size)
+        weights = _nll_weights(x, safe, ignored, weight)
+        loss = np.negative(picked) * weights
+        if reduction == "none":
+            return loss
+        total = np.add.reduce(loss, axis=None)
+        return total / np.add.reduce(weights, axis=None) if reduction == "mean" else total
+
+    @staticmethod
+    def vjp(ctx, g, x, target, weight):
+        ignore_index, reduction = ctx.params
+        # under create_graph the operands arrive as tensors; the targets and weights are
+        # constants, read as arrays
+        target, weight = np.asarray(target), None if weight is None else np.asarray(weight)
+        axis, safe, ignored = _nll_targets(x, target, ignore_index)
+        xp = ctx.xp
+        if weight is None and reduction == "mean" and ignored is None:
+            picked_grad = xp.broadcast_to(-g, safe.shape) / safe.size
+        else:
+            weights = _nll_weights(x, safe, ignored, weight)
+            if reduction == "mean":
+                g = g / np.add.reduce(weights, axis=None)
+            picked_grad = -(xp.broadcast_to(g, safe.shape) * weights)
+        if xp is numpy_ns and x.ndim == 2:  # one target a row: a plain indexed add suffices
+            grad = np.zeros(x.shape, picked_grad.dtype)
+            grad[np.arange(len(safe)), safe] += picked_grad
+            return grad, None, None
+        index = np.expand_dims(safe, axis)
+        grad = xp.scatter_add(x.shape, axis, index, xp.expand_dims(picked_grad, (axis,)))
+        return grad, None, None
+
+
+def _nll_targets(x, target, ignore_index):
+    """The class axis, the targets as int64 with ignored ones at class 0, and which are ignored
+    (None when none is); a target outside the classes raises torch's IndexError."""
+    axis = 1 if x.ndim >= 2 else 0
+    safe = target.astype(np.int64, copy=False)
+    # As unsigned a negative target is huge: where ignore_index is no class (the default -100),
+    # one comparison clears the common case, every target a class; only otherwise are the
+    # ignored and the bad ones told apart.
+    classes = x.shape[axis]
+    if not 0 <= ignore_index < classes and not (safe.view(np.uint64) >= classes).any():
+        return axis, safe, None
+    ignored = safe == ignore_index
+    safe = np.where(ignored, 0, safe)
+    bad = safe[(safe < 0) | (safe >= classes)]
+    if bad.size:
+        raise IndexError(f"Target {int(bad.flat[0])} is out of bounds.")
+    return axis, safe, ignored if ignored.any() else None
+
+
+def _pick(x, axis, safe):
+    if x.ndim == 2:
+        return x[np.arange(len(safe)), safe]
+    return np.take_along_axis(x, np.expand_dims(safe, axis), axis=axis).squeeze(axis)
+
+
+def _nll_weights(x, safe, ignored, weight):
+    weights = np.ones(safe.shape) if weight is None else weight[safe]
+    if ignored is not None:
+        weights = np.where(ignored, 0.0, weights)
+    return weights.astype(np.asarray(x).dtype)
