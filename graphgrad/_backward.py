@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _tensor_ns, engine
+from . import _state, _tensor_ns, engine
 from .tensor import Tensor
 
 
@@ -67,6 +67,8 @@ def backward(
     grads = _root_grads(outputs, _as_list(grad_tensors), create_graph, "backward")
     if inputs is not None:
         raise NotImplementedError("backward(inputs=...) is not supported; use autograd.grad")
+    if _state.state.capture is not None:  # graphgrad.compile records the pass to replay it
+        _state.note("backward", outputs, grads, create_graph)
     engine.run_backward(
         outputs,
         grads,

@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue from the checkpoint in --out")
     fit.add_argument("--config", type=Path, help="a TOML file with any of the flags' keys, "
                      "e.g. lr = 0.01 (flags override it)")
+    fit.add_argument("--compile", action="store_true",
+                     help="replay each step's forward and backward from a record "
+                     "(graphgrad.compile): the same numbers, less Python per step")
     fit.add_argument("--nproc", type=positive_int, default=1, metavar="N",
                      help="train data-parallel on N processes (DistributedDataParallel, shm "
                      "backend); --batch-size is the global batch, split evenly")
@@ -513,7 +516,8 @@ def _fit(args) -> int:
         history = train.fit(model, task.loss_fn, data, val_data=task.val_data,
                             metric=task.metric, checkpoint_dir=out if args.checkpoint_every
                             or args.resume else None, checkpoint_every=args.checkpoint_every,
-                            resume=args.resume or None, **quiet, **settings)
+                            resume=args.resume or None, compile=args.compile, **quiet,
+                            **settings)
     except KeyboardInterrupt as stop:  # train.TrainingInterrupted, or a plain Ctrl-C
         raise Interrupted(_resume_advice(stop, args.argv)) from None
     except ValueError as exc:  # fit's checks of the task's model and data (a task file's)

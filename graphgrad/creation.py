@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _dtype
+from . import _dtype, _state
 from .tensor import Size, Tensor, _new, _shape_arg
 
 
@@ -118,7 +118,10 @@ def _factory(
         raise NotImplementedError(
             f"{name}: not implemented for dtype {_dtype.from_numpy_dtype(np_dtype)}"
         )
-    return _leaf(fill(shape, np_dtype), requires_grad)
+    t = _leaf(fill(shape, np_dtype), requires_grad)
+    if _state.state.capture is not None:  # compile replays the fill: random draws stay live
+        _state.note("draw", fill, shape, np_dtype, t)
+    return t
 
 
 def _factory_dtype(name: str, dtype) -> np.dtype:

@@ -50,8 +50,8 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
         t = _new(out, True, _record(op, inputs, arrays, params, out, needs))
     else:
         t = _new(out, False)
-    if _grad_state.capture is not None:  # graphgrad.trace is recording this thread
-        _grad_state.capture(op, inputs, params, t)
+    if _grad_state.capture is not None:  # graphgrad.trace or graphgrad.compile is recording
+        _grad_state.capture(op, inputs, params, t, arrays)
     return t
 
 
@@ -73,7 +73,7 @@ def _apply_with_number(op, a: Tensor, b, number_first: bool = False) -> Tensor:
     else:
         t = _new(out, True, _record(op, inputs, (arr, operand), (), out, _NEEDS_FIRST))
     if _grad_state.capture is not None:
-        _grad_state.capture(op, inputs, (), t)
+        _grad_state.capture(op, inputs, (), t, (operand, arr) if number_first else (arr, operand))
     return t
 
 
@@ -94,7 +94,7 @@ def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
     else:
         t = _new(out, False)
     if _grad_state.capture is not None:
-        _grad_state.capture(op, (a, b), (), t)
+        _grad_state.capture(op, (a, b), (), t, (x, y))
     return t
 
 
@@ -117,7 +117,7 @@ def _apply_unary(op, x: Tensor) -> Tensor:
     else:
         t = _new(out, False)
     if _grad_state.capture is not None:
-        _grad_state.capture(op, (x,), (), t)
+        _grad_state.capture(op, (x,), (), t, (arr,))
     return t
 
 
@@ -249,6 +249,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if _grad_state.capture is not None:
+            _state.note("assign_grad", self, value)
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(
@@ -331,6 +333,8 @@ class Tensor:
         return self._data.itemsize
 
     def item(self):
+        if _grad_state.capture is not None:
+            _state.note("read", self, "item()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"item: a Tensor with {self._data.size} elements cannot be converted to Scalar"
@@ -338,6 +342,8 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def tolist(self):
+        if _grad_state.capture is not None:
+            _state.note("read", self, "tolist()")
         return self._data.tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -346,6 +352,8 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."
             )
+        if _grad_state.capture is not None:
+            _state.note("read", self, "numpy()")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -484,6 +492,8 @@ class Tensor:
         return builtins.int(self.item())
 
     def __bool__(self) -> bool:
+        if _grad_state.capture is not None:
+            _state.note("read", self, "bool()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with {self._data.size} elements is ambiguous"

@@ -130,6 +130,19 @@ def test_fit_polynomial_good_settings_converge_and_bad_ones_exit_with_a_verdict(
     assert "learning rate" in bad.stdout.lower()
 
 
+def test_fit_compile_trains_to_the_same_history_and_refuses_a_graph_task(tmp_path):
+    runs = {}
+    for flags in ((), ("--compile",)):
+        out = tmp_path / ("compiled" if flags else "eager")
+        result = graphgrad("fit", "moons", "--epochs", "3", "--out", str(out), *flags)
+        assert result.returncode == 0, result.stdout + result.stderr
+        history = json.loads((out / "history.json").read_text())
+        runs[bool(flags)] = [epoch["train_loss"] for epoch in history["epochs"]]
+    assert runs[True] == runs[False]
+    assert_one_clean_line(graphgrad("fit", "polynomial", "--compile", "--out", str(tmp_path)),
+                          "compile=True trains an nn.Module")
+
+
 def test_fit_reads_a_toml_config_and_flags_override_it(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('lr = 0.1\nlr-decay = 1.0\nmax_grad = 1e10\nepochs = 300\n')

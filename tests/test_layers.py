@@ -16,6 +16,7 @@ LAYERS = [
     ["engine"],
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
+    ["compiler"],  # graphgrad.compile: records the op stream, replays it; graph and train use it
     ["graph"],
     ["distributed"],  # collectives on tensors; nn.parallel and data's sampler build on them
     ["nn", "optim", "data", "utils", "io", "viz"],

@@ -56,7 +56,8 @@ class _Recorder:
             return ref.id
         return self.graph.constant(np.asarray(x) if isinstance(x, np.ndarray) else x).id
 
-    def __call__(self, op, inputs, params, out: Tensor) -> None:
+    def __call__(self, op, inputs, params, out: Tensor, arrays) -> None:
+        # ``arrays`` (the operands as NumPy saw them) is unused: a node reads its operands' nodes
         if op.name not in OPS:
             raise GraphError(
                 f"cannot capture {op.grad_fn_name}: only registered primitives can be replayed"

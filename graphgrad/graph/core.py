@@ -298,6 +298,29 @@ class Graph:
             self, inputs, executor=executor, backward=backward, grad_outputs=grad_outputs
         )
 
+    def compile(self, *, backward: bool = False):
+        """The graph as a compiled function of its inputs (see :func:`graphgrad.compile`):
+        tensors in, output tensor(s) out, replayed from a record after the first calls. With
+        ``backward=True`` each call also runs ``backward()`` on the (scalar) output, so the
+        parameters' ``.grad`` accumulate as after ``loss.backward()``.
+
+        >>> import graphgrad as gg
+        >>> g = gg.Graph()
+        >>> _ = g.output(g.input("x") * 2, name="y")
+        >>> double = g.compile()
+        >>> [double(gg.tensor([float(i)])).item() for i in range(3)]
+        [0.0, 2.0, 4.0]
+        """
+        from ..compiler import compile
+
+        def run(*inputs):
+            outputs = self(*inputs)
+            if backward:
+                (outputs[0] if isinstance(outputs, tuple) else outputs).backward()
+            return outputs
+
+        return compile(run)
+
     def explain(self, inputs=None, *, lr: float | None = None):
         """The step-by-step table of a forward and backward pass (see explain.py)."""
         from .explain import explain

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .. import creation
+from .. import _state, creation
 from ..autograd import no_grad
 from ..tensor import Tensor, cat, stack
 
@@ -13,6 +13,7 @@ def _as_list(parameters) -> list:
     return [parameters] if isinstance(parameters, Tensor) else list(parameters)
 
 
+@_state.replayed
 def clip_grad_norm_(
     parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
     foreach=None,
@@ -46,6 +47,7 @@ def clip_grad_norm_(
     return total
 
 
+@_state.replayed
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     """Clamp every gradient element into [-clip_value, clip_value].
 

@@ -13,6 +13,7 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
+from .. import _state
 from ..creation import zeros
 from ..tensor import Tensor
 from .optimizer import Optimizer
@@ -104,6 +105,7 @@ class LRScheduler:
         """The learning rates for ``last_epoch``; schedulers override this."""
         raise NotImplementedError
 
+    @_state.replayed
     def step(self) -> None:
         """Advance one epoch (or iteration) and update the groups' learning rates."""
         if self._step_count == 1 and not self.optimizer._opt_called:
@@ -350,6 +352,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
                 for base_lr in self.base_lrs]
 
+    @_state.replayed
     def step(self, epoch=None) -> None:
         """Advance one epoch, or jump to ``epoch`` (which may be fractional, as in torch)."""
         if epoch is None and self.last_epoch < 0:
@@ -542,6 +545,7 @@ class SequentialLR(LRScheduler):
         self._schedulers[idx]._initial_step()
         self._last_lr = schedulers[idx].get_last_lr()
 
+    @_state.replayed
     def step(self) -> None:
         """Advance the scheduler in charge; at a milestone, restart the next one at epoch 0."""
         self.last_epoch += 1
@@ -627,6 +631,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
 
+    @_state.replayed
     def step(self, metrics) -> None:  # noqa: D417 - torch's signature
         """Record this epoch's metric and reduce the rate after ``patience`` bad epochs."""
         current = float(metrics.item() if isinstance(metrics, Tensor) else metrics)

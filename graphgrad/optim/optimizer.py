@@ -17,7 +17,7 @@ from itertools import chain
 
 import numpy as np
 
-from .. import engine
+from .. import _state, engine
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor, wrap
 
@@ -117,6 +117,7 @@ class Optimizer:
         """Create state eagerly (Adagrad does); most rules create it at their first step."""
 
     # ------------------------------------------------------------------ stepping
+    @_state.replayed
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient: set ``.grad`` to None, or zero it in place.
 
@@ -141,6 +142,7 @@ class Optimizer:
                         p.grad.requires_grad_(False)
                     p.grad.zero_()
 
+    @_state.replayed
     def step(self, closure=None):
         """Update every parameter that has a gradient; return ``closure()``'s loss, if given.
 

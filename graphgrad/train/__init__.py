@@ -29,6 +29,8 @@ array, batched along dim 0), and returns a :class:`History`:
   True for ``checkpoint_dir``'s file): a resumed run gives the same bits as an uninterrupted
   one, from the same step on. ``epochs`` is the total, counting the epochs before the resume;
   ``fit`` says what a resume with other settings does.
+- ``compile=True`` replays each batch's forward and backward from a record
+  (:func:`graphgrad.compile`): the same bits as eager, with less Python per step.
 - ``progress``: None shows per-epoch lines (a tqdm bar when installed) on a terminal, True
   always, False never (and keeps the notes and verdict unprinted).
 

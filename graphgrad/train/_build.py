@@ -10,6 +10,7 @@ import numpy as np
 from .. import distributed as dist
 from .. import optim
 from ..autograd import no_grad
+from ..compiler import compile
 from ..creation import as_tensor
 from ..data import DataLoader, Dataset, TensorDataset
 from ..graph import Graph
@@ -36,17 +37,23 @@ class ModuleTask:
     in the history) and each step's loss is the mean over every rank's batch, so that all
     ranks record the same losses and reach the same verdicts."""
 
-    def __init__(self, model, loss_fn) -> None:
+    def __init__(self, model, loss_fn, compiled: bool = False) -> None:
         check(callable(loss_fn), "loss_fn", "an nn.Module model needs a loss function")
         self.model, self.loss_fn = model, loss_fn
+        # the forward and backward of a batch, replayed from a record with compile=True
+        self._forward_backward = compile(self._loss_backward) if compiled else self._loss_backward
         self.parallel = isinstance(model, DistributedDataParallel)
         self.inner = model.module if self.parallel else model
         self.named = {n: p for n, p in self.inner.named_parameters() if p.requires_grad}
 
-    def loss_and_backward(self, batch) -> tuple[float, int]:
-        x, y = batch
+    def _loss_backward(self, x, y) -> Tensor:
         loss = self.loss_fn(self.model(x), y)
         loss.backward()
+        return loss
+
+    def loss_and_backward(self, batch) -> tuple[float, int]:
+        x, y = batch
+        loss = self._forward_backward(x, y)
         if self.parallel:
             return _mean_over_ranks(float(loss.item()), len(x))
         return float(loss.item()), len(x)
@@ -121,12 +128,14 @@ def _mean_over_ranks(loss: float, count: int) -> tuple[float, int]:
     return total / rows, int(rows)
 
 
-def make_task(model, loss_fn):
+def make_task(model, loss_fn, compiled: bool = False):
     if isinstance(model, Graph):
+        check(not compiled, "compile", "compile=True trains an nn.Module; a Graph is already "
+              "run without Python code (use Graph.compile() for a graph outside fit)")
         return GraphTask(model, loss_fn)
     check(callable(model) and hasattr(model, "named_parameters"), "model",
           f"expected an nn.Module or a Graph, got {type(model).__name__}")
-    return ModuleTask(model, loss_fn)
+    return ModuleTask(model, loss_fn, compiled)
 
 
 # ---------------------------------------------------------------------------------- batches

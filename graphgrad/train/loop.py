@@ -32,7 +32,7 @@ def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sg
         momentum=0.0, weight_decay=0.0, scheduler=None, lr_decay=1.0, min_lr=0.0,
         max_grad=None, max_grad_norm=None, epochs=10, batch_size=32, shuffle=True, seed=0,
         callbacks=(), progress=None, step_history=False, checkpoint_dir=None,
-        checkpoint_every=None, resume=None, diagnose=True) -> History:
+        checkpoint_every=None, resume=None, diagnose=True, compile=False) -> History:  # noqa: A002
     """Train ``model`` and return its :class:`History`; see the package docstring for every
     argument. A run that diverges or turns non-finite stops with ``history.verdict`` set.
 
@@ -80,7 +80,7 @@ def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sg
         model, loss_fn, train_data, val_data=val_data, metric=metric, epochs=epochs, seed=seed,
         callbacks=callbacks, progress=progress, step_history=step_history,
         checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, diagnose=diagnose,
-        **settings)
+        compile=compile, **settings)
     if state is not None:
         for change in changes + check_resumed(trainer, state):
             warnings.warn(change, UserWarning, stacklevel=2)
@@ -116,8 +116,8 @@ class Trainer:
     def __init__(self, model, loss_fn, train_data, *, val_data, metric, optimizer, lr, momentum,
                  weight_decay, scheduler, lr_decay, min_lr, max_grad, max_grad_norm, epochs,
                  batch_size, shuffle, seed, callbacks, progress, step_history, checkpoint_dir,
-                 checkpoint_every, diagnose) -> None:
-        self.model, self.task = model, _build.make_task(model, loss_fn)
+                 checkpoint_every, diagnose, compile) -> None:  # noqa: A002
+        self.model, self.task = model, _build.make_task(model, loss_fn, compile)
         self.generator = creation.Generator().manual_seed(seed)
         self.train_batches = _build.make_batches(self.task, train_data, batch_size, shuffle,
                                                  self.generator, "train_data")

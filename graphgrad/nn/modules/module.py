@@ -6,7 +6,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ... import _dtype
+from ... import _dtype, _state
 from ...autograd import no_grad
 from ...tensor import RemovableHandle, Tensor, to_arguments
 from ..parameter import Parameter
@@ -54,13 +54,16 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
+        if _state.state.capture is not None:  # compile re-records when .training changes
+            _state.note("module", self)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
+            result = hook(self, args, output) if _state.state.capture is None else \
+                _state.forward_hook(hook, self, args, output)
             if result is not None:
                 output = result
         return output
@@ -317,6 +320,7 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
+    @_state.replayed
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters: to None, or to zeros in place."""
         for param in self.parameters():
