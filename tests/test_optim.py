@@ -348,3 +348,254 @@ def test_adagrad_update_alone():
     # clr = 0.3 / (1 + 2 * 0.5), sum = 9, step = clr * 2 / 3
     assert s.tolist() == [9.0]
     np.testing.assert_allclose(p, [1.0 - 0.15 * 2 / 3], rtol=1e-15)
+
+
+# ---------------------------------------------------------------------- flat ("foreach") path
+FLAT_CASES = [
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "maximize": True}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.3}),
+    ("AdamW", {"lr": 0.01, "amsgrad": True, "maximize": True}),
+]
+FLAT_IDS = [f"{name}-{'-'.join(kw)}" for name, kw in FLAT_CASES]
+MLP_SHAPES = [(5, 8), (8,), (8, 3), (3,)]
+
+
+def mlp_problem(dtype=np.float64):
+    rng = np.random.default_rng(7)
+    weights = [rng.standard_normal(shape).astype(dtype) for shape in MLP_SHAPES]
+    x = rng.standard_normal((16, 5)).astype(dtype)
+    y = rng.standard_normal((16, 3)).astype(dtype)
+    return weights, x, y
+
+
+def train_mlp(lib, name, kwargs, problem, steps=20, set_to_none=True, between=None):
+    """``steps`` steps of a 5-8-3 MLP's squared error, written in tensor ops both libraries
+    share; ``between(t, params)`` runs after step ``t``. Returns the parameters and optimizer."""
+    weights, x, y = problem
+    params = leaves(lib, weights)
+    opt = make(lib, name, params, kwargs)
+    x, y = lib.tensor(x), lib.tensor(y)
+    for t in range(steps):
+        mlp_step(params, opt, x, y, kwargs, set_to_none)
+        if between is not None:
+            between(t, params)
+    return params, opt
+
+
+def mlp_step(params, opt, x, y, kwargs, set_to_none=True):
+    sign = -1 if kwargs.get("maximize") else 1  # maximize the negated error
+    opt.zero_grad(set_to_none=set_to_none)
+    w1, b1, w2, b2 = params
+    (sign * (((x @ w1 + b1).relu() @ w2 + b2 - y) ** 2).mean()).backward()
+    opt.step()
+
+
+def assert_bitwise(a: np.ndarray, b: np.ndarray, what="") -> None:
+    np.testing.assert_array_equal(a, b, err_msg=what)
+    assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), what  # -0.0 is not 0.0 here
+
+
+def assert_same_run(params_a, opt_a, params_b, opt_b) -> None:
+    """Parameters and every state entry equal bit for bit, with the same state layout."""
+    for i, (a, b) in enumerate(zip(params_a, params_b)):
+        assert_bitwise(a.detach().numpy(), b.detach().numpy(), f"parameter {i}")
+    state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+    assert list(state_a) == list(state_b)
+    for index in state_b:
+        assert list(state_a[index]) == list(state_b[index])
+        for key, value in state_b[index].items():
+            assert_bitwise(state_a[index][key].numpy(), value.numpy(), f"{index}/{key}")
+
+
+def shares_a_flat_buffer(params) -> bool:
+    bases = {id(p._data.base) for p in params}
+    return len(bases) == 1 and params[0]._data.base is not None
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FLAT_CASES, ids=FLAT_IDS)
+def test_flat_path_equals_the_per_tensor_path_bit_for_bit(name, kwargs):
+    problem = mlp_problem()
+    flat = train_mlp(gg, name, {**kwargs, "foreach": True}, problem)
+    per_tensor = train_mlp(gg, name, {**kwargs, "foreach": False}, problem)
+    assert shares_a_flat_buffer(flat[0]) and not shares_a_flat_buffer(per_tensor[0])
+    assert_same_run(*flat, *per_tensor)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FLAT_CASES, ids=FLAT_IDS)
+def test_flat_path_matches_torchs_optimizer(name, kwargs):
+    problem = mlp_problem()
+    ours, opt = train_mlp(gg, name, {**kwargs, "foreach": True}, problem)
+    theirs, ref = train_mlp(torch, name, {**kwargs, "foreach": True}, problem)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12,
+                                   atol=1e-14)
+    assert_same_structure(to_numpy(opt.state_dict()), to_numpy(ref.state_dict()))
+
+
+def test_foreach_default_steps_one_tensor_at_a_time_as_torch_on_the_cpu():
+    params = leaves(gg, initial_params()[:2])
+    alias = params[0].detach()  # as torch, an alias of a parameter sees every update
+    run(gg, optim.Adam(params), params, 1)
+    assert all(p._data.base is None for p in params)
+    np.testing.assert_array_equal(alias.numpy(), params[0].detach().numpy())
+    forced = leaves(gg, initial_params()[:1])
+    run(gg, optim.Adam(forced, foreach=True), forced, 1)
+    assert forced[0]._data.base is not None
+    assert optim.Adam(forced, foreach=True).param_groups[0]["foreach"] is True
+    assert optim.Adam(forced).param_groups[0]["foreach"] is None
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_flat_path_with_mixed_dtypes_in_a_group(name):
+    arrays = [a.astype(dt) for a, dt in
+              zip(initial_params(), (np.float32, np.float64, np.float32))]
+    kwargs = {"lr": 0.01, "momentum": 0.9} if name == "SGD" else {"lr": 0.01}
+    runs = []
+    for foreach in (True, False):
+        params = leaves(gg, arrays)
+        opt = make(gg, name, params, {**kwargs, "foreach": foreach})
+        run(gg, opt, params, 12)
+        runs += [params, opt]
+    assert_same_run(*runs)
+    assert [p.dtype for p in runs[0]] == [gg.float32, gg.float64, gg.float32]
+    assert shares_a_flat_buffer([runs[0][0], runs[0][2]]) and runs[0][1]._data.base is not None
+
+
+def run_with_missing_grads(opt, params, steps=15):
+    """Parameter 0 gets no gradient before step 3 and at step 7; parameter 2 never gets one."""
+    for t in range(steps):
+        for i, p in enumerate(params):
+            missing = i == 2 or (i == 0 and (t < 3 or t == 7))
+            p.grad = None if missing else gg.tensor(gradient(p.detach().numpy(), t, i))
+        opt.step()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [FLAT_CASES[2], FLAT_CASES[3], FLAT_CASES[5]],
+                         ids=[FLAT_IDS[2], FLAT_IDS[3], FLAT_IDS[5]])
+def test_flat_path_skips_parameters_without_gradient(name, kwargs):
+    arrays = initial_params() + [np.ones(4)]
+    runs = []
+    for foreach in (True, False):
+        params = leaves(gg, arrays)
+        opt = make(gg, name, params, {**kwargs, "foreach": foreach})
+        run_with_missing_grads(opt, params)
+        runs += [params, opt]
+    assert_same_run(*runs)
+    assert 2 not in runs[1].state_dict()["state"]  # never stepped: no state, as in torch
+    np.testing.assert_array_equal(runs[0][2].detach().numpy(), arrays[2])
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [FLAT_CASES[1], FLAT_CASES[5]],
+                         ids=[FLAT_IDS[1], FLAT_IDS[5]])
+def test_flat_path_with_gradients_zeroed_in_place(name, kwargs):
+    problem = mlp_problem()
+    flat = train_mlp(gg, name, {**kwargs, "foreach": True}, problem, set_to_none=False)
+    per_tensor = train_mlp(gg, name, {**kwargs, "foreach": False}, problem)
+    assert_same_run(*flat, *per_tensor)
+
+
+def test_flat_path_with_groups_and_a_scheduler_changing_lr():
+    def grouped_run(lib, foreach):
+        params = leaves(lib, initial_params() + [np.ones(4)])
+        groups = [{"params": params[:2], "lr": 0.05}, {"params": params[2:], "lr": 0.01}]
+        module = optim if lib is gg else torch.optim
+        opt = module.Adam(groups, foreach=foreach)
+        sched = module.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        for t in range(12):
+            for i, p in enumerate(params):
+                p.grad = lib.tensor(gradient(p.detach().numpy(), t, i))
+            opt.step()
+            sched.step()
+        return params, opt
+
+    flat, per_tensor = grouped_run(gg, True), grouped_run(gg, False)
+    assert_same_run(*flat, *per_tensor)
+    assert shares_a_flat_buffer(flat[0][:2]) and shares_a_flat_buffer(flat[0][2:])
+    for a, b in zip(flat[0], grouped_run(torch, True)[0]):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [FLAT_CASES[2], FLAT_CASES[5]],
+                         ids=[FLAT_IDS[2], FLAT_IDS[5]])
+def test_flat_path_follows_rebound_parameter_data(name, kwargs):
+    def rebind(t, params):
+        if t == 4:  # new arrays with the same values: the buffers are rebuilt around them
+            params[0].data = gg.tensor(params[0].detach().numpy().copy())
+        if t == 9:  # new values
+            params[1].data = gg.zeros(MLP_SHAPES[1], dtype=gg.float64)
+
+    problem = mlp_problem()
+    flat = train_mlp(gg, name, {**kwargs, "foreach": True}, problem, between=rebind)
+    per_tensor = train_mlp(gg, name, {**kwargs, "foreach": False}, problem, between=rebind)
+    assert_same_run(*flat, *per_tensor)
+    assert shares_a_flat_buffer(flat[0])
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [FLAT_CASES[3], FLAT_CASES[5], FLAT_CASES[7]],
+                         ids=[FLAT_IDS[3], FLAT_IDS[5], FLAT_IDS[7]])
+def test_flat_state_dict_round_trip_continues_the_run(name, kwargs):
+    kwargs = {**kwargs, "foreach": True}
+    problem = mlp_problem()
+    straight = train_mlp(gg, name, kwargs, problem, steps=20)
+    first, first_opt = train_mlp(gg, name, kwargs, problem, steps=8)
+    saved_params = [p.detach().numpy().copy() for p in first]
+    saved = copy.deepcopy(first_opt.state_dict())
+    # an optimizer that already has flat buffers loads the state; its parameters get the
+    # saved values in place, so only the state tells the flat buffers to be rebuilt
+    params, opt = train_mlp(gg, name, {**kwargs, "lr": 123.0}, problem, steps=1)
+    opt.load_state_dict(saved)
+    with gg.no_grad():
+        for p, value in zip(params, saved_params):
+            p.copy_(gg.tensor(value))
+    x, y = gg.tensor(problem[1]), gg.tensor(problem[2])
+    for _ in range(12):
+        mlp_step(params, opt, x, y, kwargs)
+    assert_same_run(*straight, params, opt)
+    assert shares_a_flat_buffer(params)
+
+
+def test_flat_state_survives_a_state_replaced_by_hand():
+    arrays = initial_params()
+    runs = []
+    for foreach in (True, False):
+        params = leaves(gg, arrays)
+        opt = optim.SGD(params, lr=0.1, momentum=0.9, foreach=foreach)
+        run(gg, opt, params, 3)
+        opt.state[params[1]]["momentum_buffer"] = gg.zeros(SHAPES[1], dtype=gg.float64)
+        del opt.state[params[0]]  # forgotten: the buffer starts again from the gradient
+        run(gg, opt, params, 3, start=3)
+        runs += [params, opt]
+    assert_same_run(*runs)
+
+
+def test_kernel_flags_checked_as_torch_does():
+    w = gg.zeros(2, requires_grad=True)
+    for cls in (optim.SGD, optim.Adam, optim.AdamW):
+        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True`"):
+            cls([w], foreach=True, fused=True)
+        with pytest.raises(NotImplementedError, match="differentiable=True"):
+            cls([w], differentiable=True)
+    with pytest.raises(ValueError, match="capturable=True"):
+        optim.Adam([w], capturable=True)
+    theirs = torch.optim.AdamW([torch.zeros(2, requires_grad=True)], fused=True)
+    ours = optim.AdamW([w], fused=True)
+    assert ours.param_groups[0].keys() == theirs.param_groups[0].keys()
+    assert ours.param_groups[0]["fused"] is True
+
+
+def test_a_deep_copy_of_a_flat_optimizer_steps_on_its_own_parameters():
+    params = leaves(gg, initial_params())
+    opt = optim.Adam(params, lr=0.01, fused=True)
+    run(gg, opt, params, 3)
+    params_copy, opt_copy = copy.deepcopy((params, opt))
+    a = run(gg, opt, params, 4, start=3)
+    b = run(gg, opt_copy, params_copy, 4, start=3)
+    for x, y in zip(a[-1], b[-1]):
+        assert_bitwise(x, y)
+    assert shares_a_flat_buffer(params_copy)
+    assert not np.shares_memory(params[0]._data, params_copy[0]._data)

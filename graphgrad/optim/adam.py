@@ -1,13 +1,17 @@
-"""Adam and AdamW: torch.optim.Adam's single-tensor algorithm, operation for operation (AdamW is
-Adam with decoupled weight decay, as in torch 2.x)."""
+"""Adam and AdamW: torch.optim.Adam's single-tensor algorithm, operation for operation, one
+tensor at a time or over flat buffers (``foreach``). AdamW is Adam with decoupled weight decay,
+as in torch 2.x."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..tensor import wrap
+from ._flat import STEP
 from ._lerp import lerp_
-from .optimizer import Optimizer, increment, new_step
+from .optimizer import Optimizer, check_kernel_flags, increment, new_step
+
+STATE = (STEP, "exp_avg", "exp_avg_sq")  # torch's order; then "max_exp_avg_sq" with amsgrad
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, beta1, beta2,
@@ -64,11 +68,13 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False) -> None:
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False) -> None:
         _check_adam_hyperparameters(lr, betas, eps, weight_decay)
+        check_kernel_flags(foreach, fused, differentiable, capturable)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                    "amsgrad": amsgrad, "maximize": maximize, "foreach": None,
-                    "capturable": False, "differentiable": False, "fused": None,
+                    "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                    "capturable": capturable, "differentiable": differentiable, "fused": fused,
                     "decoupled_weight_decay": decoupled_weight_decay}  # torch's key order
         super().__init__(params, defaults)
 
@@ -77,6 +83,27 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         hyper = {k: group[k] for k in ("lr", "eps", "weight_decay", "amsgrad", "maximize",
                                        "decoupled_weight_decay")}
+        hyper.update(beta1=beta1, beta2=beta2)
+        plan = self._flat_plan(group, STATE + ("max_exp_avg_sq",) if amsgrad else STATE)
+        if plan is None:
+            self._step_tensors(params, hyper)
+            return
+        self._new_state_in_order(plan, params)
+        loose = plan.loose(params)
+        for flat in plan.flats:
+            # a run shares its step count, hence its bias corrections
+            for i, j, _ in flat.runs(flat.buffers[STEP].tolist(), loose):
+                flat.start(i, j, self.state)
+                param, state, scratch = flat.slices(i, j)
+                count = state[STEP]
+                count += 1  # float32, as increment() counts
+                adam_update(param, flat.gather(i, j), state["exp_avg"], state["exp_avg_sq"],
+                            state["max_exp_avg_sq"] if amsgrad else None, float(count[0]),
+                            scratch=scratch, **hyper)
+        self._step_tensors(loose, hyper)
+
+    def _step_tensors(self, params: list, hyper: dict) -> None:
+        amsgrad = hyper["amsgrad"]
         for p in params:
             state = self.state[p]
             if not state:
@@ -88,7 +115,7 @@ class Adam(Optimizer):
             max_exp_avg_sq = state["max_exp_avg_sq"]._data if amsgrad else None
             adam_update(p._data, p.grad._data, state["exp_avg"]._data,
                         state["exp_avg_sq"]._data, max_exp_avg_sq, increment(state["step"]),
-                        beta1=beta1, beta2=beta2, scratch=self._scratch_for(p), **hyper)
+                        scratch=self._scratch_for(p), **hyper)
 
 
 class AdamW(Adam):
@@ -104,9 +131,11 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
 
 
 def _check_adam_hyperparameters(lr, betas, eps, weight_decay) -> None:

@@ -2,10 +2,12 @@
 and torch-compatible ``state_dict``/``load_state_dict``.
 
 A rule (SGD, Adam, ...) subclasses it and implements ``_step_group``, which applies one update to
-the parameters of a group that have a gradient. Groups also carry torch's kernel flags
-(``foreach``, ``fused``, ...) so that state_dicts have torch's layout; graphgrad always runs
-torch's single-tensor algorithm. Updates go straight into the parameters' NumPy
-memory, so they are as cheap as NumPy allows.
+the parameters of a group that have a gradient. Updates go straight into the parameters' NumPy
+memory. Groups carry torch's kernel flags (``foreach``, ``fused``, ...) with torch's layout;
+SGD, Adam and AdamW read ``foreach`` to choose between torch's single-tensor algorithm, one
+tensor at a time, and the same algorithm over flat buffers holding all the parameters of a
+group and dtype (see ``_flat.py``): the same bits, with a few NumPy calls per step instead of a
+dozen per tensor.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from .. import _state, engine
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor, wrap
+from ._flat import FlatPlan
 
 NO_GRADIENT_WARNING = (
     "{name}.step(): no parameter received a gradient (every .grad is None), so nothing was "
@@ -52,6 +55,7 @@ class Optimizer:
         self._warned_no_gradient = False
         self._opt_called = False  # read by lr schedulers to spot a scheduler stepped first
         self._scratch: dict = {}  # parameter -> work buffers reused across steps (not state)
+        self._flat: dict = {}  # id(param group) -> its FlatPlan, for the rules that have one
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -68,6 +72,39 @@ class Optimizer:
         if buffers is None or buffers[0].shape != data.shape or buffers[0].dtype != data.dtype:
             buffers = self._scratch[param] = tuple(np.empty_like(data) for _ in range(count))
         return buffers
+
+    def __getstate__(self) -> dict:
+        # A copy (deepcopy, pickle) would not share a flat buffer with its parameters' copies:
+        # it starts without flat buffers and work buffers, and builds its own.
+        return {**self.__dict__, "_flat": {}, "_scratch": {}}
+
+    def _flat_plan(self, group: dict, names: tuple) -> FlatPlan | None:
+        """The flat buffers ``group`` steps with (built or rebuilt as needed), or None for one
+        tensor at a time. ``names``: the per-parameter state the rule keeps, in torch's order.
+
+        ``foreach=True`` or ``fused=True`` put every dtype of the group in flat buffers; the
+        default ``foreach=None`` steps one tensor at a time, as torch does on the CPU, and so
+        does ``foreach=False``. Flat buffers rebind each parameter's array to a view of them:
+        an alias taken before (``w = p.data``) no longer sees the updates.
+        """
+        if not (group.get("foreach") or group.get("fused")):  # absent from old state dicts
+            return None
+        plan = self._flat.get(id(group))
+        if plan is None or not plan.is_current(group, self.state, names):
+            plan = self._flat[id(group)] = FlatPlan(group, self.state, names)
+            for flat in plan.flats:
+                for p in flat.params:  # the flat buffers' scratch serves them now
+                    self._scratch.pop(p, None)
+        return plan
+
+    def _new_state_in_order(self, plan: FlatPlan, params: list) -> None:
+        """Give parameters stepping for the first time an empty state entry, in parameter order
+        as torch does, before flat buffers (one per dtype) fill them in their own order."""
+        if plan.singles or not all(all(flat.started) for flat in plan.flats):
+            state = self.state
+            for p in params:
+                if p not in state:
+                    state[p] = {}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -243,6 +280,7 @@ class Optimizer:
             saved["params"] = group["params"]
         self.state = state
         self.param_groups = saved_groups
+        self._flat = {}  # the next step builds flat buffers from the loaded state
 
 
 def _check_parameter(p) -> None:
@@ -279,3 +317,20 @@ def increment(step: Tensor) -> float:
     data = step._data
     data += 1
     return float(data)
+
+
+def check_kernel_flags(foreach, fused, differentiable, capturable=False) -> None:
+    """torch's check of the kernel flags, and what graphgrad cannot do: autograd through a
+    step (``differentiable``) or CUDA graphs (``capturable``)."""
+    if differentiable:
+        raise NotImplementedError(
+            "differentiable=True is not supported: graphgrad's optimizers update the parameters' "
+            "NumPy memory and record no graph; pass differentiable=False"
+        )
+    if capturable:
+        raise ValueError(
+            "capturable=True is for CUDA graphs and needs parameters on a device they capture "
+            "(cuda, xpu, hpu, xla); graphgrad's tensors are on the CPU: pass capturable=False"
+        )
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")

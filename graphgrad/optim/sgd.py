@@ -1,18 +1,27 @@
 """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight
-decay: torch.optim.SGD's single-tensor algorithm, operation for operation."""
+decay: torch.optim.SGD's single-tensor algorithm, operation for operation, one tensor at a time
+or over flat buffers (``foreach``)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import wrap
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_kernel_flags
+
+BUFFER = "momentum_buffer"
+# Below this many elements a temporary comes from NumPy's and malloc's caches and costs less than
+# looking up a parameter's work buffers; above it a fresh one may cost a pass over new pages.
+SCRATCH_MIN = 1 << 14
 
 
 def sgd_update(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
-               weight_decay=0.0, nesterov=False, maximize=False):
+               weight_decay=0.0, nesterov=False, maximize=False, scratch=None):
     """One SGD step on NumPy arrays, in place on ``param``; returns the momentum buffer.
 
     ``momentum_buffer`` is None before the first step with momentum (the buffer then starts as
     the gradient, as in torch) and stays None without momentum. ``grad`` is never modified.
+    ``scratch`` may hold two work buffers shaped like ``param``, used instead of temporaries.
 
     >>> import numpy as np
     >>> p = np.array([1.0, 2.0])
@@ -20,18 +29,23 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
     >>> p, buf
     (array([0.9, 1.9]), array([1., 1.]))
     """
+    work, spare = (None, None) if scratch is None else scratch
     if maximize:
-        grad = -grad
+        grad = np.negative(grad, out=work)
     if weight_decay != 0:
-        grad = grad + param * weight_decay
+        grad = np.add(grad, np.multiply(param, weight_decay, out=spare), out=work)
     if momentum != 0:
         if momentum_buffer is None:
             momentum_buffer = grad.copy()
         else:
             momentum_buffer *= momentum
-            momentum_buffer += grad if dampening == 0 else grad * (1 - dampening)
-        grad = grad + momentum_buffer * momentum if nesterov else momentum_buffer
-    param += grad * -lr
+            momentum_buffer += grad if dampening == 0 else np.multiply(grad, 1 - dampening,
+                                                                       out=spare)
+        if nesterov:
+            grad = np.add(grad, np.multiply(momentum_buffer, momentum, out=spare), out=work)
+        else:
+            grad = momentum_buffer
+    param += np.multiply(grad, -lr, out=spare)
     return momentum_buffer
 
 
@@ -50,7 +64,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False) -> None:
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None) -> None:
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -59,18 +74,40 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
-                    "foreach": None, "differentiable": False, "fused": None}
+                    "foreach": foreach, "differentiable": differentiable, "fused": fused}
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        check_kernel_flags(foreach, fused, differentiable)
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict, params: list) -> None:
         hyper = {k: group[k] for k in ("lr", "momentum", "dampening", "weight_decay", "nesterov",
                                        "maximize")}
+        names = (BUFFER,) if hyper["momentum"] != 0 else ()
+        plan = self._flat_plan(group, names)
+        if plan is None:
+            self._step_tensors(params, hyper)
+            return
+        if names:
+            self._new_state_in_order(plan, params)
+        loose = plan.loose(params)
+        for flat in plan.flats:
+            for i, j, started in flat.runs(flat.started, loose):
+                param, state, scratch = flat.slices(i, j)
+                buf = state[BUFFER] if names and started else None
+                new = sgd_update(param, flat.gather(i, j), buf, scratch=scratch, **hyper)
+                if names and not started:  # the first buffer: the gradient, copied in
+                    np.copyto(state[BUFFER], new)
+                    flat.start(i, j, self.state)
+        self._step_tensors(loose, hyper)
+
+    def _step_tensors(self, params: list, hyper: dict) -> None:
         for p in params:
             # torch keeps no state at all for a parameter when there is no momentum
             state = self.state[p] if hyper["momentum"] != 0 else {}
-            buf = state.get("momentum_buffer")
-            buf = sgd_update(p._data, p.grad._data, None if buf is None else buf._data, **hyper)
-            if buf is not None and "momentum_buffer" not in state:
-                state["momentum_buffer"] = wrap(buf)
+            buf = state.get(BUFFER)
+            scratch = self._scratch_for(p) if p._data.size >= SCRATCH_MIN else None
+            buf = sgd_update(p._data, p.grad._data, None if buf is None else buf._data,
+                             scratch=scratch, **hyper)
+            if buf is not None and state.get(BUFFER) is None:
+                state[BUFFER] = wrap(buf)
