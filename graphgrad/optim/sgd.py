@@ -10,9 +10,6 @@ from ..tensor import wrap
 from .optimizer import Optimizer, check_kernel_flags
 
 BUFFER = "momentum_buffer"
-# Below this many elements a temporary comes from NumPy's and malloc's caches and costs less than
-# looking up a parameter's work buffers; above it a fresh one may cost a pass over new pages.
-SCRATCH_MIN = 1 << 14
 
 
 def sgd_update(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
@@ -106,8 +103,7 @@ class SGD(Optimizer):
             # torch keeps no state at all for a parameter when there is no momentum
             state = self.state[p] if hyper["momentum"] != 0 else {}
             buf = state.get(BUFFER)
-            scratch = self._scratch_for(p) if p._data.size >= SCRATCH_MIN else None
-            buf = sgd_update(p._data, p.grad._data, None if buf is None else buf._data,
-                             scratch=scratch, **hyper)
+            # no work buffers kept: as torch, SGD holds nothing but its momentum between steps
+            buf = sgd_update(p._data, p.grad._data, None if buf is None else buf._data, **hyper)
             if buf is not None and state.get(BUFFER) is None:
                 state[BUFFER] = wrap(buf)
