@@ -32,7 +32,7 @@ N_ELEMENTS = 10
 CYCLES = 100
 OPS_PER_CYCLE = 10
 N_OPS = CYCLES * OPS_PER_CYCLE
-TARGET = 1.5  # graphgrad ops/s over torch ops/s
+TARGET = 2.0  # graphgrad ops/s over torch ops/s
 GRAD_RTOL = 1e-4
 
 

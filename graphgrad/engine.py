@@ -1,13 +1,12 @@
 """The backward engine: one iterative scheduler over the recorded graph.
 
 Every operation on tensors that require grad records a :class:`Node` (PyTorch's ``grad_fn``): the
-op, its inputs and what its vjp needs. ``run_backward`` counts, for each node reachable from the
-roots, how many consumers will send it gradient; a node whose count reaches zero goes on a ready
-queue, runs its vjp once on the summed gradient, and passes the results to its inputs. No
-recursion anywhere, so a chain of any length differentiates.
-
-The ready queue pops the most recently created node first (PyTorch's sequence_nr order), so
-gradients that meet at a node are summed in a fixed order and every run gives the same bits.
+op, its inputs and what its vjp needs. ``run_backward`` runs the nodes reachable from the roots
+latest created first (PyTorch's sequence_nr order): a node is created after its inputs' nodes, so
+by the time it runs every consumer has sent it its gradient. It runs its vjp once on the summed
+gradient and passes the results to its inputs. No recursion anywhere, so a chain of any length
+differentiates, and gradients that meet at a node are summed in a fixed order: every run gives
+the same bits.
 """
 
 from __future__ import annotations
@@ -39,13 +38,14 @@ _FREED = -2  # a backward pass without retain_graph released it
 def mark_modified(tensor) -> None:
     """Record that ``tensor``'s memory changed in place, so that a backward pass that saved it
     fails loudly instead of computing a wrong gradient."""
-    _clock[0] += 1
-    tensor._version = _clock[0]
+    version = _clock[0] = _clock[0] + 1
+    tensor._version = version
     base = tensor._base
     if base is not None:  # an alias made by detach(): the memory it shares changed too
-        base._version = _clock[0]
-    if tensor.grad_fn is not None and tensor.grad_fn.stamp != _FREED:
-        tensor.grad_fn.stamp = _OUTPUT_CHANGED
+        base._version = version
+    node = tensor.grad_fn
+    if node is not None and node.stamp != _FREED:
+        node.stamp = _OUTPUT_CHANGED
 
 
 def _storage_version(x) -> int:
@@ -62,6 +62,11 @@ class Node:
     The node holds its inputs (tensors or constants) and their arrays, but never its output
     tensor, so no reference cycle keeps a graph alive. ``stamp`` is the in-place clock at
     creation: while the clock has not moved, nothing the node saved can have changed.
+    ``needed`` holds the indices of the inputs that need a gradient. ``exact`` says that the
+    vjp's gradients need no fitting to their inputs' shape and dtype as long as ``g`` has the
+    output's and an input tensor still holds the array recorded (an elementwise op whose inputs
+    had the output's shape, in a dtype its constants never widen): the engine then skips the
+    check, a third of the work per node on small tensors.
     Nodes are made by :func:`record`.
     """
 
@@ -72,6 +77,8 @@ class Node:
         "params",
         "out",
         "needs_input_grad",
+        "needed",
+        "exact",
         "seq",
         "stamp",
         "pre_hooks",
@@ -123,19 +130,31 @@ class Node:
                 )
 
 
-_new_node = object.__new__
+class _Needed(dict):
+    """needs_input_grad -> the indices of the inputs that need a gradient, computed once."""
+
+    def __missing__(self, needs: tuple) -> tuple:
+        needed = self[needs] = tuple(i for i, need in enumerate(needs) if need)
+        return needed
 
 
-def record(op, inputs, arrays, params, out, needs_input_grad) -> Node:
-    """The one constructor of a Node (a plain function: cheaper than calling a class, and every
-    recorded op comes here)."""
-    node = _new_node(Node)
+_NEEDED = _Needed()
+
+
+def record(op, inputs, arrays, params, out, needs_input_grad, needed=None) -> Node:
+    """Make the Node of a recorded op (a plain function: cheaper than calling a class).
+    ``needed``: the indices of the inputs that need a gradient, if the caller knows them.
+    The tensor ops' hot paths fill the same fields inline (``tensor._recorded``): a field added
+    here goes there too."""
+    node = Node()
     node.op = op
     node.inputs = inputs
     node.arrays = arrays
     node.params = params
     node.out = out
     node.needs_input_grad = needs_input_grad
+    node.needed = _NEEDED[needs_input_grad] if needed is None else needed
+    node.exact = False
     node.seq = next(_sequence)
     node.stamp = _clock[0]
     node.pre_hooks = None
@@ -191,7 +210,7 @@ def run_backward(roots, root_grads, *, retain_graph, create_graph, tensor_ns, ca
 
 
 class _Pass:
-    """One backward pass; only this object touches the dependency counts and gradient buffers."""
+    """One backward pass; only this object touches its queue and gradient buffers."""
 
     def __init__(self, roots, root_grads, retain_graph, create_graph, tensor_ns, capture):
         self.retain_graph = retain_graph
@@ -205,31 +224,21 @@ class _Pass:
         for i, t in enumerate(capture or ()):
             if t.grad_fn is not None:
                 self.captured_nodes.setdefault(t.grad_fn, []).append(i)
-        self.deps = self._count_dependencies(roots, root_grads)
+        self.ready = self._start(roots, root_grads)
 
-    def _count_dependencies(self, roots, root_grads) -> dict:
-        deps: dict[Node, int] = {}
-        stack = []
+    def _start(self, roots, root_grads) -> list:
+        """Buffer the roots' gradients: the queue of reached nodes starts with the roots'."""
+        ready = []
         for t, g in zip(roots, root_grads):
             node = t.grad_fn
             if node is None:
                 self._add_leaf(t, g)
                 continue
+            if node not in self.buffers:
+                ready.append((-node.seq, node))
             self._add(node, g)
-            if node not in deps:
-                deps[node] = 0
-                stack.append(node)
-        while stack:
-            node = stack.pop()
-            for x, need in zip(node.inputs, node.needs_input_grad):
-                if need and x.grad_fn is not None:
-                    child = x.grad_fn
-                    if child in deps:
-                        deps[child] += 1
-                    else:
-                        deps[child] = 1
-                        stack.append(child)
-        return deps
+        heapq.heapify(ready)
+        return ready
 
     def _add(self, node: Node, g) -> None:
         buffers = self.buffers
@@ -243,57 +252,95 @@ class _Pass:
             entry[1] = entry[1] + g
 
     def run(self) -> None:
-        deps, buffers, captured_nodes = self.deps, self.buffers, self.captured_nodes
+        """Run every node reachable from the roots, latest created first.
+
+        A node's consumers were all created after it, so when the latest created of the nodes
+        reached so far runs, every consumer that sends it gradient has run: its buffer is
+        complete. No dependency count is needed, and the order (torch's sequence_nr order) fixes
+        the order in which the gradients meeting at a node are summed.
+        """
+        buffers, leaf_grads, ready = self.buffers, self.leaf_grads, self.ready
+        captured_nodes = self.captured_nodes
         create_graph, retain_graph = self.create_graph, self.retain_graph
-        ready = [(-node.seq, node) for node, count in deps.items() if count == 0]
-        heapq.heapify(ready)
+        clock, freed = _clock, _FREED
         pop, push = heapq.heappop, heapq.heappush
-        following = None  # a chain's next node: when it is the only ready one, skip the heap
-        while ready or following is not None:
+        # The latest created node reached and not run, and its gradient so far, kept out of the
+        # heap and the buffers: in a chain it is the only one, so neither is touched.
+        following = following_g = None
+        while True:
             if following is not None:
-                node, following = following, None
-            else:
+                node, g = following, following_g
+                following = None
+            elif ready:
                 node = pop(ready)[1]
-            g = buffers.pop(node, None)
+                g = buffers.pop(node)
+            else:
+                break
             if g is None:  # nothing reached this node: every path to it carried no gradient
                 grads = (None,) * len(node.inputs)
             else:
+                exact = node.exact
                 if node.pre_hooks is not None or (captured_nodes and node in captured_nodes):
-                    g = self._observe(node, g)
-                if node.stamp != _clock[0]:
+                    observed = self._observe(node, g)
+                    exact = exact and observed is g  # a hook's gradient has any shape
+                    g = observed
+                if node.stamp != clock[0]:
                     node.check_saved()
+                arrays = node.arrays
                 if create_graph:
+                    exact = False
                     ctx = HigherOrderCtx(node, self.ns)
                     grads = node.op.vjp(ctx, g, *ctx.inputs)
-                else:
-                    grads = node.op.vjp(node, g, *node.arrays)
-            for x, need, gi in zip(node.inputs, node.needs_input_grad, grads):
-                if not need:
-                    continue
+                else:  # the arrays spelled out: a third of the cost of a *arrays call
+                    n = len(arrays)
+                    if n == 1:
+                        grads = node.op.vjp(node, g, arrays[0])
+                    elif n == 2:
+                        grads = node.op.vjp(node, g, arrays[0], arrays[1])
+                    else:
+                        grads = node.op.vjp(node, g, *arrays)
+            inputs = node.inputs
+            for i in node.needed:
+                x = inputs[i]
+                gi = grads[i]
                 if gi is not None:
                     data = x._data
-                    if gi.shape != data.shape or gi.dtype != data.dtype:
+                    if exact and data is arrays[i]:
+                        pass  # it has the shape and dtype of g, of the output, of this input
+                    elif gi.shape != data.shape or gi.dtype is not data.dtype:
                         gi = self._fit(node, data, gi)
                 child = x.grad_fn
-                if child is None:
+                if child is None:  # a leaf: its gradient is summed here, given to it by finish()
                     if gi is not None:
-                        self._add_leaf(x, gi)
-                    continue
-                if gi is not None:
-                    buffers[child] = buffers[child] + gi if child in buffers else gi
-                count = deps[child] - 1
-                deps[child] = count
-                if count == 0:
-                    if following is not None:
+                        entry = leaf_grads.get(id(x))
+                        if entry is None:
+                            leaf_grads[id(x)] = [x, gi]
+                        else:
+                            entry[1] = entry[1] + gi
+                elif child is following:  # reached again from this node (``y * y``)
+                    if gi is not None:
+                        following_g = gi if following_g is None else following_g + gi
+                elif child in buffers:
+                    if gi is not None:
+                        summed = buffers[child]
+                        buffers[child] = gi if summed is None else summed + gi
+                else:  # reached for the first time (gi None: reached, no gradient yet)
+                    seq = child.seq
+                    if following is None:
+                        if ready and -ready[0][0] > seq:
+                            buffers[child] = gi
+                            push(ready, (-seq, child))
+                        else:
+                            following, following_g = child, gi
+                    elif seq > following.seq:
+                        buffers[following] = following_g
                         push(ready, (-following.seq, following))
-                        push(ready, (-child.seq, child))
-                        following = None
-                    elif ready:
-                        push(ready, (-child.seq, child))
+                        following, following_g = child, gi
                     else:
-                        following = child
+                        buffers[child] = gi
+                        push(ready, (-seq, child))
             if not retain_graph:
-                node.stamp = _FREED  # what only backward needed goes, as torch frees saved tensors
+                node.stamp = freed  # what only backward needed goes, as torch frees saved tensors
                 node.out = None
 
     def _observe(self, node: Node, g):
@@ -343,22 +390,27 @@ class _Pass:
         leaf_grads = self.leaf_grads
         while leaf_grads:
             leaf, g = leaf_grads.popitem()[1]  # popped: the dict no longer holds the gradient
-            self._accumulate(leaf, self._leaf_hooks(leaf, g))
+            self._accumulate(leaf, self._leaf_hooks(leaf, g), fitted=leaf._hooks is None)
         return None
 
     def _leaf_hooks(self, leaf, g):
         return g if leaf._hooks is None else self._run_hooks(leaf._hooks, g)
 
-    def _accumulate(self, tensor, g) -> None:
+    def _accumulate(self, tensor, g, fitted: bool = False) -> None:
         """Add g into tensor.grad: in place in first-order mode (as torch), out of place when the
-        gradient is itself part of a graph."""
+        gradient is itself part of a graph. ``fitted``: g is the engine's, fitted to the tensor's
+        shape and dtype (no hook replaced it), so ``.grad``'s checks of a new value are skipped."""
         if self.create_graph:
             tensor.grad = g if tensor.grad is None else tensor.grad + g
             return
-        if tensor.grad is None:
-            tensor.grad = self.ns.wrap(_owned(g))
+        grad = tensor._grad  # a leaf's or a retained one's: reading it never warns
+        if grad is None:
+            grad = self.ns.wrap(_owned(g))
+            if fitted:
+                tensor._grad = grad
+            else:
+                tensor.grad = grad
         else:
-            grad = tensor.grad
             grad._data = grad._data + g
 
 

@@ -15,7 +15,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import _device, _dtype, _state, engine
-from .engine import record as _record
+from .engine import _NEEDED, _clock, _sequence
+from .engine import Node as _Node
+from .engine import mark_modified as _mark_modified
 from .ops import OPS
 
 _ndarray = np.ndarray
@@ -47,7 +49,8 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
     if type(out) is not _ndarray:
         out = np.asarray(out)
     if any_need and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
-        t = _new(out, True, _record(op, inputs, arrays, params, out, needs))
+        needs = tuple(needs)
+        t = _recorded(out, op, inputs, arrays, params, needs, _NEEDED[needs], False)
     else:
         t = _new(out, False)
     if _grad_state.capture is not None:  # graphgrad.trace or graphgrad.compile is recording
@@ -55,30 +58,34 @@ def apply(op, inputs: tuple, params: tuple = ()) -> Tensor:
     return t
 
 
+# The hot paths below are apply() for one fixed shape of arguments, with nothing looked up twice:
+# each op on small tensors spends more in the Python around it than in NumPy.
+
+
 def _apply_with_number(op, a: Tensor, b, number_first: bool = False) -> Tensor:
-    """``apply(op, (a, b))`` for a float tensor and a Python number: the hot path of scalars."""
+    """``apply(op, (a, b))`` for a float tensor and a Python int or float: the hot path of
+    scalars."""
     arr = a._data
     operand = _operand(b, arr.dtype)
     if number_first:
-        out = op.forward(operand, arr)  # a number broadcasts against anything: nothing to check
+        inputs, arrays = (b, a), (operand, arr)
     else:
-        out = op.forward(arr, operand)
+        inputs, arrays = (a, b), (arr, operand)
+    out = op.forward(*arrays)  # a number broadcasts against anything: nothing to check
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    inputs = (b, a) if number_first else (a, b)
-    if not (a._requires_grad and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES):
-        t = _new(out, False)
-    elif number_first:
-        t = _new(out, True, _record(op, inputs, (operand, arr), (), out, _NEEDS_SECOND))
+    if a._requires_grad and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
+        needs, needed = (_NEEDS_SECOND, _SECOND) if number_first else (_NEEDS_FIRST, _FIRST)
+        t = _recorded(out, op, inputs, arrays, (), needs, needed, False)
     else:
-        t = _new(out, True, _record(op, inputs, (arr, operand), (), out, _NEEDS_FIRST))
+        t = _new(out, False)
     if _grad_state.capture is not None:
-        _grad_state.capture(op, inputs, (), t, (operand, arr) if number_first else (arr, operand))
+        _grad_state.capture(op, inputs, (), t, arrays)
     return t
 
 
 def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
-    """``apply(op, (a, b))`` for two tensors, without the generic loop."""
+    """``apply(op, (a, b))`` for two tensors."""
     x, y = a._data, b._data
     try:
         out = op.forward(x, y)
@@ -90,7 +97,8 @@ def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
         out = np.asarray(out)
     need_a, need_b = a._requires_grad, b._requires_grad
     if (need_a or need_b) and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
-        t = _new(out, True, _record(op, (a, b), (x, y), (), out, (need_a, need_b)))
+        needs, needed = _PAIR_NEEDS[need_a][need_b]
+        t = _recorded(out, op, (a, b), (x, y), (), needs, needed, False)
     else:
         t = _new(out, False)
     if _grad_state.capture is not None:
@@ -98,31 +106,123 @@ def _apply_pair(op, a: Tensor, b: Tensor) -> Tensor:
     return t
 
 
-def _apply_unary(op, x: Tensor) -> Tensor:
-    """``apply(op, (x,))`` without the generic loop."""
-    arr = x._data
-    if op.floating and arr.dtype.kind != "f":  # torch: exp of an int tensor is float32
-        x = _cast(x, _dtype.DEFAULT_FLOAT)
-        arr = x._data
-    try:
-        out = op.forward(arr)
-    except Warning:
-        raise
-    except Exception as exc:  # e.g. NumPy's bool negative: torch's RuntimeError, named
-        raise _op_error(op, (arr,), (), exc) from None
-    if type(out) is not _ndarray:
-        out = np.asarray(out)
-    if x._requires_grad and _grad_state.grad_enabled and out.dtype in _GRAD_DTYPES:
-        t = _new(out, True, _record(op, (x,), (arr,), (), out, _NEEDS_ONLY))
-    else:
-        t = _new(out, False)
-    if _grad_state.capture is not None:
-        _grad_state.capture(op, (x,), (), t, (arr,))
-    return t
+def _unary(name: str, op_name: str | None = None, doc: str | None = None):
+    """The method ``name``: elementwise primitive ``op_name`` (by default ``name``) applied to
+    the tensor, as ``apply(op, (self,))`` does, with the op bound once."""
+    op = OPS[op_name or name]
+    floating, forward = op.floating, op.forward
+
+    def method(self):
+        x, arr = self, self._data
+        # Every elementwise op keeps its input's dtype: the output can carry gradient if the
+        # input's dtype can.
+        grad_dtype = arr.dtype in _GRAD_DTYPES
+        if floating and not grad_dtype and arr.dtype.kind != "f":
+            x = _cast(x, _dtype.DEFAULT_FLOAT)  # torch: exp of an int tensor is float32
+            arr, grad_dtype = x._data, True
+        try:
+            out = forward(arr)
+        except Warning:
+            raise
+        except Exception as exc:  # e.g. NumPy's bool negative: torch's RuntimeError, named
+            raise _op_error(op, (arr,), (), exc) from None
+        if type(out) is not _ndarray:
+            out = np.asarray(out)
+        if x._requires_grad and grad_dtype and _grad_state.grad_enabled:
+            exact = arr.dtype is _FLOAT32 or arr.dtype is _FLOAT64
+            t = _recorded(out, op, (x,), (arr,), (), _NEEDS_ONLY, _FIRST, exact)
+        else:
+            t = _new(out, False)
+        if _grad_state.capture is not None:
+            _grad_state.capture(op, (x,), (), t, (arr,))
+        return t
+
+    return _method(method, name, doc)
 
 
-_NEEDS_FIRST, _NEEDS_SECOND, _NEEDS_ONLY = (True, False), (False, True), (True,)
+def _operator(name: str, op, float_only: bool = False, reflected: bool = False):
+    """The operator method ``name`` of arithmetic primitive ``op``: ``self op other``, or
+    ``other op self`` when ``reflected``. A float tensor with a Python int or float, and two
+    tensors of one dtype, run here as ``_apply_with_number`` and ``_apply_pair`` would: the hot
+    path of every chain of small ops, in one call. The rest goes through ``_binary``."""
+    needs, needed = (_NEEDS_SECOND, _SECOND) if reflected else (_NEEDS_FIRST, _FIRST)
+    forward = op.forward
+
+    def method(self, other):
+        arr = self._data
+        dtype = arr.dtype
+        cache = _GRAD_OPERANDS.get(dtype) if other.__class__ in _FAST_NUMBERS else None
+        if cache is not None:  # a Python number with a tensor of a float dtype
+            operand = cache.get(other)
+            if operand is None:
+                operand = _operand(other, dtype)
+            if reflected:
+                inputs, arrays = (other, self), (operand, arr)
+            else:
+                inputs, arrays = (self, other), (arr, operand)
+            # the number takes the tensor's dtype, a float one: so does the result, and it can
+            # carry gradient
+            out = forward(*arrays)
+            if type(out) is not _ndarray:
+                out = np.asarray(out)
+            if self._requires_grad and _grad_state.grad_enabled:
+                exact = dtype is _FLOAT32 or dtype is _FLOAT64
+                t = _recorded(out, op, inputs, arrays, (), needs, needed, exact)
+            else:
+                t = _new(out, False)
+            if _grad_state.capture is not None:
+                _grad_state.capture(op, inputs, (), t, arrays)
+            return t
+        if reflected:
+            return _binary(op, other, self, float_only)
+        if (
+            not isinstance(other, Tensor)
+            or other._data.dtype is not dtype
+            or (float_only and dtype.kind != "f")
+        ):
+            return _binary(op, self, other, float_only)
+        y = other._data  # two tensors of one dtype: _apply_pair's work, here
+        try:
+            out = forward(arr, y)
+        except Warning:
+            raise
+        except Exception as exc:
+            raise _op_error(op, (arr, y), (), exc) from None
+        if type(out) is not _ndarray:
+            out = np.asarray(out)
+        need_a, need_b = self._requires_grad, other._requires_grad
+        # the result has the inputs' dtype: it can carry gradient if they can
+        if (need_a or need_b) and dtype in _GRAD_DTYPES and _grad_state.grad_enabled:
+            pair_needs, pair_needed = _PAIR_NEEDS[need_a][need_b]
+            t = _recorded(out, op, (self, other), (arr, y), (), pair_needs, pair_needed, False)
+        else:
+            t = _new(out, False)
+        if _grad_state.capture is not None:
+            _grad_state.capture(op, (self, other), (), t, (arr, y))
+        return t
+
+    return _method(method, name)
+
+
+def _method(function, name: str, doc: str | None = None):
+    function.__name__, function.__qualname__, function.__doc__ = name, f"Tensor.{name}", doc
+    return function
+
+
+# needs_input_grad and the indices of the inputs that need a gradient, made once
+_NEEDS_FIRST, _NEEDS_SECOND, _NEEDS_BOTH = (True, False), (False, True), (True, True)
+_NEEDS_ONLY = (True,)
+_FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
+_PAIR_NEEDS = (  # [need_a][need_b]
+    (None, (_NEEDS_SECOND, _SECOND)),
+    ((_NEEDS_FIRST, _FIRST), (_NEEDS_BOTH, _BOTH)),
+)
+
+
 _OPERANDS: dict = {}  # dtype -> {number: that number as a 0-d array of dtype}
+# The same caches for the dtypes that carry gradient, made up front: a lookup here both finds the
+# cache and tells the tensor's dtype is one of them.
+_GRAD_OPERANDS: dict = {dtype: _OPERANDS.setdefault(dtype, {}) for dtype in _GRAD_DTYPES}
 _OPERANDS_PER_DTYPE = 4096
 
 
@@ -170,6 +270,46 @@ def _new(array, requires_grad: bool, grad_fn=None, cls=None) -> Tensor:
 _new_object = object.__new__
 
 
+def _recorded(out, op, inputs, arrays, params, needs, needed, exact) -> Tensor:
+    """The output of a recorded op: a tensor that requires grad around ``out`` and its node.
+    ``engine.record`` and ``_new`` in one call, for the ops' hot paths, where a call costs about
+    as much as filling both objects; the node's fields are ``engine.record``'s, kept in step.
+    ``exact``: see ``engine.Node``; true only for the elementwise ops of ``_unary`` and
+    ``_operator`` with a number, whose tensor input has the output's shape, in float32/64."""
+    node = _Node()
+    node.op = op
+    node.inputs = inputs
+    node.arrays = arrays
+    node.params = params
+    node.out = out
+    node.needs_input_grad = needs
+    node.needed = needed
+    node.exact = exact
+    node.seq = next(_sequence)
+    node.stamp = _clock[0]
+    node.pre_hooks = None
+    node.retained = None
+    t = _new_object(Tensor)
+    t._data = out
+    t._requires_grad = True
+    t._grad = None
+    t.grad_fn = node
+    t._version = 0
+    t._hooks = None
+    t._base = None
+    return t
+
+
+def _backward(*args) -> None:
+    """``_backward.backward``, which builds on this module: imported on the first call, which
+    then puts it in this function's place (an import statement costs about 1 us each time)."""
+    global _backward
+    from ._backward import backward
+
+    _backward = backward
+    backward(*args)
+
+
 def wrap(array) -> Tensor:
     """A tensor that does not require grad around ``array`` (no copy)."""
     return _new(array if type(array) is _ndarray else np.asarray(array), False)
@@ -177,6 +317,7 @@ def wrap(array) -> Tensor:
 
 _OPS = OPS  # module-level name lookup is the fastest in method bodies
 _add, _sub, _mul, _div, _pow = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["pow"]
+_matmul = OPS["matmul"]
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -413,9 +554,7 @@ class Tensor:
         >>> w.grad.item()
         2.0
         """
-        from ._backward import backward  # beside this module; imported late to avoid a cycle
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        _backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_hook(self, hook) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
@@ -556,29 +695,14 @@ class Tensor:
             return apply(_OPS["pow_scalar"], (base,), (exponent,))
         return _binary(_OPS["pow"], self, exponent)
 
-    def __add__(self, other):
-        return _binary(_add, self, other)
-
-    def __radd__(self, other):
-        return _binary(_add, other, self)
-
-    def __sub__(self, other):
-        return _binary(_sub, self, other)
-
-    def __rsub__(self, other):
-        return _binary(_sub, other, self)
-
-    def __mul__(self, other):
-        return _binary(_mul, self, other)
-
-    def __rmul__(self, other):
-        return _binary(_mul, other, self)
-
-    def __truediv__(self, other):
-        return _binary(_div, self, other, float_only=True)
-
-    def __rtruediv__(self, other):
-        return _binary(_div, other, self, float_only=True)
+    __add__ = _operator("__add__", _add)
+    __radd__ = _operator("__radd__", _add, reflected=True)
+    __sub__ = _operator("__sub__", _sub)
+    __rsub__ = _operator("__rsub__", _sub, reflected=True)
+    __mul__ = _operator("__mul__", _mul)
+    __rmul__ = _operator("__rmul__", _mul, reflected=True)
+    __truediv__ = _operator("__truediv__", _div, float_only=True)
+    __rtruediv__ = _operator("__rtruediv__", _div, float_only=True, reflected=True)
 
     def __floordiv__(self, other):
         return _binary(_OPS["floor_divide"], self, other)
@@ -599,13 +723,14 @@ class Tensor:
         return _binary(_OPS["pow"], base, self)
 
     def __matmul__(self, other):
+        if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
+            return _apply_pair(_matmul, self, other)  # what matmul() checks holds: go straight
         return matmul(self, other)
 
     def __rmatmul__(self, other):
         return matmul(_as_tensor_like(other, self), self)
 
-    def __neg__(self):
-        return _apply_unary(_OPS["neg"], self)
+    __neg__ = _unary("__neg__", "neg")
 
     def __pos__(self):
         return self
@@ -774,61 +899,32 @@ class Tensor:
         return builtins.bool(np.allclose(self._data, _array_of(other), rtol, atol, equal_nan))
 
     # ------------------------------------------------------------------ elementwise maths
-    def exp(self) -> Tensor:
-        """Elementwise e**x.
+    exp = _unary(
+        "exp",
+        doc="""Elementwise e**x.
 
         >>> import graphgrad as gg
         >>> gg.tensor([0.0]).exp().tolist()
         [1.0]
-        """
-        return _apply_unary(_OPS["exp"], self)
+        """,
+    )
 
-    def log(self) -> Tensor:
-        return _apply_unary(_OPS["log"], self)
-
-    def log1p(self) -> Tensor:
-        return _apply_unary(_OPS["log1p"], self)
-
-    def sqrt(self) -> Tensor:
-        return _apply_unary(_OPS["sqrt"], self)
-
-    def rsqrt(self) -> Tensor:
-        return _apply_unary(_OPS["rsqrt"], self)
-
-    def sin(self) -> Tensor:
-        return _apply_unary(_OPS["sin"], self)
-
-    def cos(self) -> Tensor:
-        return _apply_unary(_OPS["cos"], self)
-
-    def tan(self) -> Tensor:
-        return _apply_unary(_OPS["tan"], self)
-
-    def tanh(self) -> Tensor:
-        return _apply_unary(_OPS["tanh"], self)
-
-    def sigmoid(self) -> Tensor:
-        return _apply_unary(_OPS["sigmoid"], self)
-
-    def relu(self) -> Tensor:
-        return _apply_unary(_OPS["relu"], self)
-
-    def abs(self) -> Tensor:
-        return _apply_unary(_OPS["abs"], self)
-
+    log = _unary("log")
+    log1p = _unary("log1p")
+    sqrt = _unary("sqrt")
+    rsqrt = _unary("rsqrt")
+    sin = _unary("sin")
+    cos = _unary("cos")
+    tan = _unary("tan")
+    tanh = _unary("tanh")
+    sigmoid = _unary("sigmoid")
+    relu = _unary("relu")
+    abs = _unary("abs")
     absolute = abs
-
-    def sign(self) -> Tensor:
-        return _apply_unary(_OPS["sign"], self)
-
-    def floor(self) -> Tensor:
-        return _apply_unary(_OPS["floor"], self)
-
-    def ceil(self) -> Tensor:
-        return _apply_unary(_OPS["ceil"], self)
-
-    def round(self) -> Tensor:
-        return _apply_unary(_OPS["round"], self)
+    sign = _unary("sign")
+    floor = _unary("floor")
+    ceil = _unary("ceil")
+    round = _unary("round")
 
     def clamp(self, min=None, max=None) -> Tensor:  # noqa: A002 - torch's argument names
         if min is None and max is None:
@@ -1038,7 +1134,7 @@ class Tensor:
         except (ValueError, IndexError) as exc:
             kind = IndexError if isinstance(exc, IndexError) else RuntimeError
             raise kind(f"__setitem__: {exc} (tensor of shape {tuple(self.shape)})") from None
-        engine.mark_modified(self)
+        _mark_modified(self)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
@@ -1184,20 +1280,19 @@ class Tensor:
             f"supported by graphgrad; use the out-of-place form."
         )
 
-    def _inplace(self, name: str, ufunc, *operands) -> Tensor:
-        """``self = ufunc(self, *operands)`` written straight into this tensor's memory."""
+    def _inplace(self, name: str, ufunc, operand) -> Tensor:
+        """``self = ufunc(self, operand)`` written straight into this tensor's memory."""
         if self._requires_grad and _grad_state.grad_enabled:
             self._refuse_inplace(name)
         data = self._data
         try:
-            ufunc(data, *operands, out=data)  # ufuncs cast "same_kind" into out by default
+            ufunc(data, operand, data)  # into data: ufuncs cast "same_kind" into out by default
         except (TypeError, ValueError) as exc:  # read-only memory (expand), shapes, dtypes
-            shapes = ", ".join(str(np.shape(o)) for o in operands)
             raise RuntimeError(
                 f"{name}: {exc} (tensor of shape {tuple(data.shape)} and dtype {self.dtype}; "
-                f"operand shapes {shapes})"
+                f"operand shapes {np.shape(operand)})"
             ) from None
-        engine.mark_modified(self)
+        _mark_modified(self)
         return self
 
     def _assign(self, name: str, value) -> Tensor:
@@ -1211,10 +1306,10 @@ class Tensor:
         return self._inplace("sub_", np.subtract, _scaled(other, alpha, self._data.dtype))
 
     def mul_(self, other) -> Tensor:
-        return self._inplace("mul_", np.multiply, _array_of(other))
+        return self._inplace("mul_", np.multiply, _inplace_operand(other, self._data.dtype))
 
     def div_(self, other) -> Tensor:
-        return self._inplace("div_", np.true_divide, _array_of(other))
+        return self._inplace("div_", np.true_divide, _inplace_operand(other, self._data.dtype))
 
     def pow_(self, exponent) -> Tensor:
         return self._inplace("pow_", np.power, _array_of(exponent))
@@ -1332,10 +1427,19 @@ def _copy_ufunc(dst, src, out):
 
 def _scaled(other, alpha, dtype):
     """``other * alpha`` for an in-place update, alpha as a cached operand (see _operand)."""
-    other = _array_of(other)
     if alpha == 1:
-        return other
-    return other * (_operand(alpha, dtype) if dtype.kind == "f" else alpha)
+        return _inplace_operand(other, dtype)
+    return _array_of(other) * (_operand(alpha, dtype) if dtype.kind == "f" else alpha)
+
+
+def _inplace_operand(other, dtype):
+    """What an in-place update of a tensor of ``dtype`` applies: an array, or a Python number
+    of a float tensor as a cached operand (see _operand), the same value NumPy would cast it to."""
+    if isinstance(other, Tensor):
+        return other._data
+    if other.__class__ in _FAST_NUMBERS and dtype in _GRAD_OPERANDS:
+        return _operand(other, dtype)
+    return other
 
 
 def _array_of(x):
@@ -1358,6 +1462,7 @@ def _binary_dtype(a, b) -> np.dtype:
 
 _PY_NUMBERS = (builtins.int, builtins.float, builtins.bool)
 _FAST_NUMBERS = (builtins.int, builtins.float)
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _binary(op, a, b, float_only: bool = False):
@@ -1455,10 +1560,11 @@ def _dim(dim, ndim: int, op: str) -> int:
 
 
 def _softmax(name: str, x: Tensor, dim) -> Tensor:
-    axis = _dim(dim, x.ndim, name)
+    ndim = x._data.ndim
+    axis = _dim(dim, ndim, name)
     if not x._data.size:  # nothing to normalise; NumPy's max has no value over an empty axis
         return x.clone()
-    return apply(_OPS[name], (x,), (axis if x.ndim else None,))  # 0-d: its own only element
+    return apply(_OPS[name], (x,), (axis if ndim else None,))  # 0-d: its own only element
 
 
 def _axes(dim, ndim: int, op: str):
@@ -1752,7 +1858,7 @@ def matmul(a, b) -> Tensor:
         raise RuntimeError(
             f"matmul: expected both tensors to have the same dtype, got {a.dtype} and {b.dtype}"
         )
-    return _apply_pair(_OPS["matmul"], a, b)
+    return _apply_pair(_matmul, a, b)
 
 
 def where(condition, input=None, other=None):  # noqa: A002 - torch's argument names

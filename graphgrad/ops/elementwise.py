@@ -213,21 +213,25 @@ def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False):
 
 def _sigmoid(x):
     """1 / (1 + e^-x), as torch computes it, in one buffer. e^-x is capped just below overflow
-    (so NumPy never warns); the capped result differs only where sigmoid is below 1e-38."""
-    limit, one = _SIGMOID_CONSTANTS.get(x.dtype) or _sigmoid_constants(x.dtype)
-    out = np.negative(x, out=np.empty_like(x))  # a buffer even for 0-d input
-    np.minimum(out, limit, out=out)
-    np.exp(out, out=out)
-    np.add(out, one, out=out)
-    return np.reciprocal(out, out=out)
+    (so NumPy never warns); the capped result differs only where sigmoid is below 1e-38.
+    -max(x, -limit) is min(-x, limit) to the bit, and max makes the buffer: one call fewer."""
+    low, one = _SIGMOID_CONSTANTS.get(x.dtype) or _sigmoid_constants(x.dtype)
+    out = np.maximum(x, low)
+    if type(out) is not np.ndarray:  # 0-d input gives a NumPy scalar
+        out = np.asarray(out)
+    np.negative(out, out)
+    np.exp(out, out)
+    np.add(out, one, out)
+    return np.reciprocal(out, out)
 
 
 _SIGMOID_CONSTANTS: dict = {}
 
 
 def _sigmoid_constants(dtype):
-    limit = np.floor(np.log(np.finfo(dtype).max)).astype(dtype)  # 88 for float32, 709 for 64
-    constants = _SIGMOID_CONSTANTS[dtype] = (limit, np.ones((), dtype))
+    """-limit and 1 as 0-d arrays of ``dtype``; limit is 88 for float32, 709 for float64."""
+    limit = np.floor(np.log(np.finfo(dtype).max))
+    constants = _SIGMOID_CONSTANTS[dtype] = (np.asarray(-limit, dtype), np.ones((), dtype))
     return constants
 
 
