@@ -36,9 +36,9 @@ from ._functions import *  # noqa: F401,F403
 from ._state import is_grad_enabled
 from ._version import __version__
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .compiler import compile  # noqa: F401  (torch.compile; its module is graphgrad.compiler)
 from .creation import *  # noqa: F401,F403
 from .graph import Graph, trace
-from .compiler import compile  # noqa: F401  (torch.compile; its module is graphgrad.compiler)
 from .io import load, save
 from .tensor import Size, Tensor, cat, chunk, concat, concatenate, matmul, split, stack, where
 
