@@ -238,6 +238,8 @@ class _Recorder:
         args = tuple(self._slot(x, a) for x, a in zip(inputs, arrays))
         node = out.grad_fn
         step = _Forward(op, args, params, self._new_slot(out._data), node)
+        step.shapes = tuple((a.shape, a.dtype) if type(a) is _ndarray else (None, None)
+                            for a in arrays)  # fixed while the guards hold
         if node is not None:
             self.node_step[id(node)] = len(self.steps)
             step.targets = tuple(self._target(x, arg, need)
@@ -409,13 +411,14 @@ class _Out:
 class _Forward:
     """``values[out] = op.forward(*values[args], *params)``; with a node, its gradient too."""
 
-    __slots__ = ("op", "args", "params", "out", "node", "targets", "ctx", "free")
+    __slots__ = ("op", "args", "params", "out", "node", "targets", "ctx", "free", "shapes")
 
     def __init__(self, op, args, params, out, node) -> None:
         self.op, self.args, self.params, self.out, self.node = op, args, params, out, node
         self.targets = ()
         self.ctx = None if node is None else _Ctx(params, node.needs_input_grad)
         self.free = ()  # slots whose last use this is: a replay drops them after it
+        self.shapes = ()  # each operand's (shape, dtype) while recording
 
 
 class _Ctx:
@@ -626,19 +629,23 @@ class _Writer:
         for forward in step.order:
             index = index_of[id(forward)]
             ctx = self.bind(forward.ctx, "x")
-            operands = ", ".join(self.ref(a) for a in forward.args)
+            if forward.op.vjp_reads_inputs:
+                operands = ", ".join(self.ref(a) for a in forward.args)
+            else:  # the vjp reads its output only: the inputs may be gone already
+                operands = ", ".join("None" for _ in forward.args)
             self.line(f"if g{index} is not None:")
-            self.line(f"{ctx}.out = v{forward.out}", 2)
+            if forward.op.vjp_reads_output:
+                self.line(f"{ctx}.out = v{forward.out}", 2)
             self.line(f"r = {self.bind(forward.op.vjp, 'b')}({ctx}, g{index}, {operands})", 2)
             self.line(f"{ctx}.out = g{index} = None", 2)
             for position, target in enumerate(forward.targets):
                 if target is None:
                     continue
-                data = self.ref(forward.args[position])
+                shape, dtype = (self.bind(x) for x in forward.shapes[position])
                 self.line(f"gi = r[{position}]", 2)
                 self.line("if gi is not None:", 2)
-                self.line(f"if gi.shape != {data}.shape or gi.dtype != {data}.dtype: "
-                          f"gi = fit({self.bind(forward)}, {data}, gi)", 3)
+                self.line(f"if gi.shape != {shape} or gi.dtype != {dtype}: "
+                          f"gi = fit({self.bind(forward.op.name)}, {shape}, {dtype}, gi)", 3)
                 kind, where = target
                 name = f"g{where}" if kind == "step" else f"l{where}"
                 self.line(f"{name} = gi if {name} is None else {name} + gi", 3)
@@ -682,7 +689,10 @@ def _mark_last_uses(steps: list, kept: set) -> None:
         elif kind is _Backward:
             step.free_after = {id(f): [] for f in step.order}
             for forward in step.order:
-                for slot in (*forward.args, forward.out):
+                op = forward.op
+                read = (*(forward.args if op.vjp_reads_inputs else ()),
+                        *((forward.out,) if op.vjp_reads_output else ()))
+                for slot in read:
                     last[slot] = (step, forward)
     frees: dict[int, list] = {}
     for slot in computed:
@@ -754,14 +764,13 @@ def _value_key(x):
     return ("value", type(x).__name__, repr(x))
 
 
-def _fit(forward: _Forward, data, g):
+def _fit(name: str, shape: tuple, dtype, g):
     """The engine's rule: a broadcast gradient is summed back to the input's shape and dtype."""
-    if g.shape != data.shape:
-        g = numpy_ns.sum_to(g, data.shape)
-        if g.shape != data.shape:
-            raise RuntimeError(f"{forward.op.name}.vjp: gradient has shape {g.shape}, input "
-                               f"has {data.shape}")
-    return numpy_ns.cast(g, data.dtype) if g.dtype != data.dtype else g
+    if g.shape != shape:
+        g = numpy_ns.sum_to(g, shape)
+        if g.shape != shape:
+            raise RuntimeError(f"{name}.vjp: gradient has shape {g.shape}, input has {shape}")
+    return numpy_ns.cast(g, dtype) if g.dtype != dtype else g
 
 
 def _finish_leaf(leaf: Tensor, g) -> None:

@@ -26,6 +26,10 @@ class Op:
     name: str = ""
     grad_fn_name: str = ""
     saves = True  # the vjp reads input or output values, not only their shapes
+    # False when the vjp reads only ctx.out, never its inputs (relu, tanh, exp...): a compiled
+    # plan then drops the inputs after the forward, as torch saves only such an op's result
+    vjp_reads_inputs = True
+    vjp_reads_output = True  # False when the vjp never reads ctx.out (Linear): likewise
     # False when no output is ever floating point (comparisons, argmax): a Graph run sends such a
     # node no gradient. Eager autograd needs no flag: it never records a node for an output that
     # is not floating point, whatever the op (engine.GRAD_DTYPES), as torch.

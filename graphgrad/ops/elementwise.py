@@ -195,7 +195,7 @@ class _Unary(Op):
     pass
 
 
-def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False):
+def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False, reads_input=True):
     cls = type(
         name.title(),
         (_Unary,),
@@ -204,6 +204,7 @@ def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False):
             grad_fn_name=grad_fn_name,
             saves=saves,
             floating=floating,
+            vjp_reads_inputs=reads_input,
             forward=staticmethod(forward),
             vjp=staticmethod(vjp),
         ),
@@ -254,11 +255,14 @@ def _relu(x):
 
 
 _unary("neg", "NegBackward0", np.negative, lambda ctx, g, x: (-g,), saves=False)
-_unary("exp", "ExpBackward0", np.exp, lambda ctx, g, x: (g * ctx.out,), floating=True)
+_unary("exp", "ExpBackward0", np.exp, lambda ctx, g, x: (g * ctx.out,), floating=True,
+       reads_input=False)
 _unary("log", "LogBackward0", np.log, lambda ctx, g, x: (g / x,), floating=True)
 _unary("log1p", "Log1PBackward0", np.log1p, lambda ctx, g, x: (g / (x + ONE),), floating=True)
-_unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (TWO * ctx.out),), floating=True)
-_unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out**3,), floating=True)
+_unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (TWO * ctx.out),), floating=True,
+       reads_input=False)
+_unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out**3,),
+       floating=True, reads_input=False)
 _unary("abs", "AbsBackward0", np.abs, lambda ctx, g, x: (g * ctx.xp.sign(x),))
 _unary("sign", "SignBackward0", np.sign, _zero_vjp, saves=False)
 _unary("sin", "SinBackward0", np.sin, lambda ctx, g, x: (g * ctx.xp.cos(x),), floating=True)
@@ -272,6 +276,7 @@ _unary(
     np.tanh,
     lambda ctx, g, x: (g * (ONE - ctx.out * ctx.out),),
     floating=True,
+    reads_input=False,
 )
 _unary(
     "sigmoid",
@@ -279,6 +284,7 @@ _unary(
     _sigmoid,
     lambda ctx, g, x: (g * (ONE - ctx.out) * ctx.out,),
     floating=True,
+    reads_input=False,
 )
 _unary("floor", "FloorBackward0", np.floor, _zero_vjp, saves=False)
 _unary("ceil", "CeilBackward0", np.ceil, _zero_vjp, saves=False)
@@ -286,7 +292,7 @@ _unary("round", "RoundBackward0", np.round, _zero_vjp, saves=False)
 # The mask multiplies rather than selects (np.where is several times slower): identical to
 # torch's threshold_backward for finite gradients; a NaN or infinite gradient at an inactive unit
 # stays NaN here where torch gives 0.
-_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),))
+_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),), reads_input=False)
 
 
 class _NoGrad(Op):
