@@ -364,9 +364,8 @@ class _Recorder:
         return Plan(self, shape)
 
 
-
 class _Untraceable(Exception):
-    pass
+    """The function's result is something a replay cannot rebuild."""
 
 
 def _output_shape(result, recorder: _Recorder):
@@ -549,8 +548,9 @@ class _Writer:
         self.names = {"ndarray": _ndarray, "asarray": np.asarray, "new": _new, "fit": _fit,
                       "finish": _finish_leaf}
         self.bound: dict[int, str] = {}
-        self.read = {a for step in plan.steps if type(step) in (_Forward, _Hook)
-                     for a in (*step.args, *((step.out,) if type(step) is _Hook else ()))}
+        self.read = _slots_in(plan.output) | {
+            a for step in plan.steps if type(step) in (_Forward, _Hook)
+            for a in (*step.args, *((step.out,) if type(step) is _Hook else ()))}
         self.lines = ["def replay(inputs):"]
         for slot, position in plan.inputs:
             self.line(f"v{slot} = inputs[{position}]._data")
@@ -657,7 +657,7 @@ class _Writer:
             self.line(f"finish({leaf}, l{slot})", 2)
             self.line(f"l{slot} = None", 2)
             grad_slot = step.grad_slots.get(slot)
-            if grad_slot in self.read:  # a later operation reads this .grad
+            if grad_slot in self.read:  # a later operation, or the result, reads this .grad
                 self.line(f"v{grad_slot} = {leaf}._grad._data", 2)
 
     def result(self, template) -> str:

@@ -334,3 +334,17 @@ def test_ops_whose_vjp_reads_only_their_output_replay_without_their_inputs():
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
     assert compiled.recordings == 2
+
+
+def test_a_gradient_can_be_the_result():
+    w = gg.tensor([1.0, 2.0], requires_grad=True)
+
+    def f(x):
+        w.grad = None
+        (w * w * x).sum().backward()
+        return w.grad
+
+    compiled = gg.compile(f, fullgraph=True)
+    for value in (1.0, 2.0, 3.0):
+        np.testing.assert_array_equal(compiled(gg.full((2,), value)).numpy(),
+                                      [2.0 * value, 4.0 * value])
