@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import sys
 import warnings
 from collections.abc import Iterator
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from . import _state, engine
 from .ops import numpy_ns
+from .ops.numpy_ns import VjpContext
 from .tensor import Tensor, _new
 
 _ndarray = np.ndarray
@@ -415,19 +415,9 @@ class _Forward:
     def __init__(self, op, args, params, out, node) -> None:
         self.op, self.args, self.params, self.out, self.node = op, args, params, out, node
         self.targets = ()
-        self.ctx = None if node is None else _Ctx(params, node.needs_input_grad)
+        self.ctx = None if node is None else VjpContext(params, None, node.needs_input_grad)
         self.free = ()  # slots whose last use this is: a replay drops them after it
         self.shapes = ()  # each operand's (shape, dtype) while recording
-
-
-class _Ctx:
-    """What a vjp reads of its node, for a replay: params, needs_input_grad, out and xp."""
-
-    __slots__ = ("params", "needs_input_grad", "out")
-    xp = numpy_ns
-
-    def __init__(self, params, needs_input_grad) -> None:
-        self.params, self.needs_input_grad, self.out = params, needs_input_grad, None
 
 
 class _Backward:
@@ -784,24 +774,8 @@ def _finish_leaf(leaf: Tensor, g) -> None:
         g = as_tensor._data
         del as_tensor
     if leaf._grad is None:
-        leaf._grad = _new(_owned(g), False)  # the plan's shapes and dtypes are the leaf's
+        # kept unless another can see it, as the engine decides (two frames hold g here too)
+        leaf._grad = _new(engine._owned(g), False)  # the plan's shapes and dtypes are the leaf's
     else:
         grad = leaf._grad
         grad._data = grad._data + g
-
-
-# References to a gradient nothing else holds, seen from _owned: the replay's local, the
-# argument of _finish_leaf and of _owned, and getrefcount's. Any more (a constant, another
-# leaf's or node's gradient) and the array is copied, as the engine does.
-_OWNED_REFCOUNT = 4
-
-
-def _owned(g):
-    if type(g) is not _ndarray:
-        return np.array(g, order="C")
-    flags = g.flags
-    plain = flags.owndata and flags.writeable and flags.c_contiguous
-    del flags  # a flags object holds a reference to its array
-    if not plain or sys.getrefcount(g) > _OWNED_REFCOUNT:
-        return np.array(g, order="C")
-    return g

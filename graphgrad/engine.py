@@ -426,9 +426,10 @@ def _owned(g):
     del flags  # a flags object holds a reference to its array, which the count below must not see
     if not plain:
         return _np.array(g, order="C")
-    # Expected references: finish()'s ``g``, _accumulate's ``g``, this frame's ``g`` and
-    # getrefcount's argument. Any more (another leaf's entry, a retained .grad, a user's
-    # gradient= tensor) means someone else can see this array.
+    # Expected references: the two frames above this one (finish() and _accumulate here; a
+    # compiled replay and its _finish_leaf), this frame's ``g`` and getrefcount's argument. Any
+    # more (another leaf's entry, a retained .grad, a user's gradient= tensor, a constant of a
+    # plan) means someone else can see this array.
     if sys.getrefcount(g) > _OWNED_REFCOUNT:
         return g.copy()
     return g

@@ -18,6 +18,7 @@ from ..autograd.grad_mode import set_grad_enabled
 from ..creation import tensor as _tensor
 from ..engine import GRAD_DTYPES
 from ..ops import OPS, numpy_ns
+from ..ops.numpy_ns import VjpContext
 from ..tensor import Tensor, apply
 from .core import Graph, GraphError
 from .schedule import Event, Job, Scheduler, SerialExecutor
@@ -131,16 +132,6 @@ def _bind_inputs(graph: Graph, inputs) -> dict[int, Tensor]:
     return bound
 
 
-class _VjpCtx:
-    """What a vjp reads (params, out, needs_input_grad, xp), for a node of a graph run."""
-
-    __slots__ = ("params", "out", "needs_input_grad")
-    xp = numpy_ns
-
-    def __init__(self, params, out, needs_input_grad):
-        self.params, self.out, self.needs_input_grad = params, out, needs_input_grad
-
-
 def _requires(graph: Graph) -> list[bool]:
     """Which nodes gradients flow to: parameters, inputs and ops computed from them."""
     requires = [False] * len(graph.nodes)
@@ -228,7 +219,7 @@ def _vjp(graph, run, node, g, requires) -> list:
     """The gradient the node sends to each input that needs one, fitted to that input."""
     arrays = [run.values[i]._data for i in node.inputs]
     needs = tuple(requires[i] for i in node.inputs)
-    ctx = _VjpCtx(node.params, run.values[node.id]._data, needs)
+    ctx = VjpContext(node.params, run.values[node.id]._data, needs)
     grads = OPS[node.op].vjp(ctx, g, *arrays)
     sent = []
     for position, (i, x, gi) in enumerate(zip(node.inputs, arrays, grads)):

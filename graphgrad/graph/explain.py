@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ops import OPS
+from ..ops.numpy_ns import VjpContext
 from .core import Graph
-from .execute import GraphRun, _VjpCtx
+from .execute import GraphRun
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^", "matmul": "@"}
 _MAX_FORMULA = 40
@@ -255,7 +256,7 @@ def _local_derivatives(graph, run, node) -> list:
     arrays = [run.values[i]._data for i in node.inputs]
     if out.size != 1 or any(a.size != 1 for a in arrays):
         return [None] * len(arrays)
-    ctx = _VjpCtx(node.params, out, (True,) * len(arrays))
+    ctx = VjpContext(node.params, out, (True,) * len(arrays))
     grads = OPS[node.op].vjp(ctx, np.ones_like(out), *arrays)
     return [None if g is None else float(np.sum(g)) for g in grads]
 

@@ -1,5 +1,7 @@
 """The NumPy side of ``ctx.xp``: what a first-order vjp calls; the tensor side mirrors its names."""
 
+import sys
+
 import numpy as np
 
 from . import OPS
@@ -70,3 +72,17 @@ def prod_of_others(x, axis):
     right = np.cumprod(np.concatenate([np.ones_like(moved[:1]), moved[:0:-1]]), axis=0)[::-1]
     others = (left * right).reshape(tuple(x.shape[a] for a in axis) + kept)
     return np.moveaxis(others, tuple(range(len(axis))), axis)
+
+
+class VjpContext:
+    """What a first-order vjp reads of its node (``params``, ``out``, ``needs_input_grad``,
+    ``xp``) where no engine node exists: a Graph run, explain, a compiled replay."""
+
+    __slots__ = ("params", "out", "needs_input_grad")
+    xp = None  # this module, set below: a class body cannot name the module it is in
+
+    def __init__(self, params, out, needs_input_grad) -> None:
+        self.params, self.out, self.needs_input_grad = params, out, needs_input_grad
+
+
+VjpContext.xp = sys.modules[__name__]
