@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _state, engine
-from .ops import numpy_ns
+from .ops import arrays_in, numpy_ns
 from .ops.numpy_ns import VjpContext
 from .tensor import Tensor, _new
 
@@ -232,7 +232,7 @@ class _Recorder:
     # the events ----------------------------------------------------------------
     def __call__(self, op, inputs, params, out: Tensor, arrays) -> None:
         self._settle_grads()
-        if any(type(p) is _ndarray and id(p) in self.slot_of for p in _flat(params)):
+        if any(id(p) in self.slot_of for p in arrays_in(params)):
             self.refuse(f"{op.name} is indexed by a tensor that is an input or computed inside "
                         f"the function (a plan would freeze its values)")
         args = tuple(self._slot(x, a) for x, a in zip(inputs, arrays))
@@ -385,16 +385,6 @@ def _output_shape(result, recorder: _Recorder):
     if result is None or isinstance(result, (bool, int, float, str)):
         return result
     raise _Untraceable(f"it returns a {type(result).__name__}, which a replay cannot rebuild")
-
-
-def _flat(params):
-    stack = list(params)
-    while stack:
-        p = stack.pop()
-        if isinstance(p, (tuple, list)):
-            stack.extend(p)
-        else:
-            yield p
 
 
 # ---------------------------------------------------------------------- the plan

@@ -14,7 +14,7 @@ import inspect
 import numpy as np
 
 from .. import _state
-from ..ops import OPS
+from ..ops import OPS, arrays_in
 from ..tensor import Tensor
 from .core import Graph, GraphError
 
@@ -62,7 +62,7 @@ class _Recorder:
             raise GraphError(
                 f"cannot capture {op.grad_fn_name}: only registered primitives can be replayed"
             )
-        if any(id(a) in self.traced_arrays for a in _arrays_in(params)):
+        if any(id(a) in self.traced_arrays for a in arrays_in(params)):
             raise GraphError(
                 f"trace: {op.name} is indexed by a tensor computed from the inputs (a mask or "
                 f"index tensor); a traced graph would freeze it at the example's value. Use "
@@ -78,17 +78,6 @@ class _Recorder:
             dtype=out.dtype.name,
         )
         self.bind(out, ref.id)
-
-
-def _arrays_in(params):
-    """Every array in an op's parameters (an index may be a tuple of arrays and slices)."""
-    stack = list(params)
-    while stack:
-        p = stack.pop()
-        if isinstance(p, np.ndarray):
-            yield p
-        elif isinstance(p, tuple):
-            stack.extend(p)
 
 
 def trace(fn, *example_inputs, names: dict | None = None) -> Graph:

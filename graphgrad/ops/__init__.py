@@ -62,6 +62,17 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
+def arrays_in(params):
+    """Every array in an op's parameters (an index may be a tuple of arrays and slices)."""
+    stack = list(params)
+    while stack:
+        p = stack.pop()
+        if isinstance(p, np.ndarray):
+            yield p
+        elif isinstance(p, tuple):
+            stack.extend(p)
+
+
 def shape_str(x) -> str:
     dims = getattr(x, "shape", None)
     return str(tuple(dims)) if dims is not None else repr(x)
