@@ -1988,3 +1988,11 @@ def chunk(tensor: Tensor, chunks: int, dim: int = 0, *, axis=None) -> tuple:
     length = tensor._data.shape[d]
     size = -(-length // chunks) if length else 1
     return split(tensor, size, d)
+
+
+def tensor_method(function):
+    """Make ``function``, whose first argument is the tensor, a Tensor method of the same name:
+    the topic modules (_math, _indexing, _products) define each of theirs once, for
+    ``graphgrad.f(x)`` and ``x.f()`` alike."""
+    setattr(Tensor, function.__name__, function)
+    return function

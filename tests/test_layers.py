@@ -16,6 +16,7 @@ LAYERS = [
     ["engine"],
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],
     ["autograd"],
+    ["_math", "_indexing", "_products", "linalg"],  # more tensor ops, built on autograd
     ["compiler"],  # graphgrad.compile: records the op stream, replays it; graph and train use it
     ["graph"],
     ["distributed"],  # collectives on tensors; nn.parallel and data's sampler build on them
@@ -23,7 +24,7 @@ LAYERS = [
     ["train", "tasks"],
     ["sweep"],
     ["lab"],
-    ["cli", "tour"],
+    ["cli", "tour", "torch_alias"],
     ["__init__", "__main__"],
 ]
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

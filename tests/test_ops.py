@@ -8,44 +8,20 @@ A meta-test fails when a primitive has no row, and every row proves it reaches i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
+import op_rows_conv
+import op_rows_index
+import op_rows_linalg
+import op_rows_math
+import op_rows_rnn
 import pytest
 import torch
+from op_case import BROADCAST, POS, OpCase, binary, unary
 
 import graphgrad as gg
 from graphgrad.ops import OPS
-
-
-@dataclass
-class OpCase:
-    op: str  # the registered primitive this row exercises
-    call: Callable  # call(lib, *tensors) with lib = graphgrad or torch
-    ref: Callable | None  # the same computation in NumPy; None when NumPy has no twin
-    shapes: list  # input shapes to try: each a tuple of shapes, one per input
-    low: float = -2.0
-    high: float = 2.0
-    domains: dict = field(default_factory=dict)  # input index -> (low, high) override
-    grad: bool = True  # differentiable
-    distinct: bool = False  # inputs must have distinct values (extrema, sorting)
-
-    def __str__(self) -> str:
-        return self.op
-
-
-UNARY = [(5,), (2, 3), ()]
-BROADCAST = [((3, 1), (1, 4)), ((2, 3), ()), ((), (4,)), ((2, 1, 3), (4, 1))]
-POS = (0.5, 2.0)
-
-
-def unary(op, call, ref, **kw):
-    return OpCase(op, call, ref, [(s,) for s in UNARY], **kw)
-
-
-def binary(op, call, ref, **kw):
-    return OpCase(op, call, ref, BROADCAST, **kw)
 
 
 def _softmax(x, axis):
@@ -333,6 +309,10 @@ CASES += [
         distinct=True,
     ),
 ]
+
+# The rows of issue 13's primitives, one file per family.
+for _family in (op_rows_math, op_rows_index, op_rows_linalg, op_rows_conv, op_rows_rnn):
+    CASES += _family.ROWS
 
 CASES_BY_OP = {case.op: case for case in CASES}
 PARAMS = [

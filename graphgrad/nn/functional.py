@@ -700,9 +700,17 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+# ---------------------------------------------------------------------- activations (issue 13)
+
+# ---------------------------------------------------------------------- losses (issue 13)
+
+# ---------------------------------------------------------------------- convolution and pooling
+
+# ---------------------------------------------------------------------- recurrent and attention
+
+
+# Every public function defined above, so that a new one needs no second entry here.
 __all__ = [
-    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "erf", "softmax", "log_softmax",
-    "dropout", "batch_norm", "layer_norm", "embedding", "one_hot", "mse_loss", "l1_loss",
-    "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-]  # fmt: skip
+    name for name, value in list(globals().items())
+    if not name.startswith("_") and getattr(value, "__module__", None) == __name__
+]

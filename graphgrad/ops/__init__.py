@@ -78,4 +78,15 @@ def shape_str(x) -> str:
     return str(tuple(dims)) if dims is not None else repr(x)
 
 
-from . import elementwise, linalg, reduce, shape  # noqa: E402,F401  (registers the ops)
+from . import (  # noqa: E402,F401  (registers the ops)
+    conv,
+    decomp,
+    elementwise,
+    linalg,
+    recurrent,
+    reduce,
+    scan,
+    select,
+    shape,
+    special,
+)

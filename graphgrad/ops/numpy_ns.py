@@ -74,6 +74,17 @@ def prod_of_others(x, axis):
     return np.moveaxis(others, tuple(range(len(axis))), axis)
 
 
+# ---------------------------------------------------------------------- for ops/special.py
+
+# ------------------------------------------------------------ for ops/select.py and ops/scan.py
+
+# ---------------------------------------------------------------------- for ops/decomp.py
+
+# ---------------------------------------------------------------------- for ops/conv.py
+
+# ---------------------------------------------------------------------- for ops/recurrent.py
+
+
 class VjpContext:
     """What a first-order vjp reads of its node (``params``, ``out``, ``needs_input_grad``,
     ``xp``) where no engine node exists: a Graph run, explain, a compiled replay."""

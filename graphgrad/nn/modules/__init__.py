@@ -1,16 +1,13 @@
 """The layers of ``graphgrad.nn``, grouped by kind as in torch.nn.modules."""
 
-from .activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .container import ModuleDict, ModuleList, Sequential
-from .linear import Embedding, Flatten, Identity, Linear
-from .loss import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    HuberLoss,
-    L1Loss,
-    MSELoss,
-    NLLLoss,
-)
-from .module import Module
-from .normalization import BatchNorm1d, LayerNorm
+from .activation import *
+from .attention import *
+from .container import *
+from .conv import *
+from .linear import *
+from .loss import *
+from .module import *
+from .normalization import *
+from .pooling import *
+from .rnn import *
+from .transformer import *

@@ -195,3 +195,6 @@ class ModuleDict(Module):
         pairs = modules.items() if hasattr(modules, "items") else modules
         for key, module in pairs:
             self[key] = module
+
+
+__all__ = ["Sequential", "ModuleList", "ModuleDict"]

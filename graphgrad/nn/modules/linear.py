@@ -147,3 +147,6 @@ def _padding_index(padding_idx: int | None, num_embeddings: int) -> int | None:
     if not -num_embeddings <= padding_idx < num_embeddings:
         raise AssertionError("Padding_idx must be within num_embeddings")
     return padding_idx % num_embeddings
+
+
+__all__ = ["Identity", "Linear", "Flatten", "Embedding"]

@@ -490,3 +490,6 @@ def _shape(array) -> str:
 
 def _type_name(value) -> str:
     return type(value).__module__ + "." + type(value).__name__
+
+
+__all__ = ["Module"]

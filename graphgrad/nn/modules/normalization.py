@@ -150,3 +150,6 @@ class LayerNorm(Module):
             f"{self.normalized_shape}, eps={self.eps}, "
             f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
+
+
+__all__ = ["BatchNorm1d", "LayerNorm"]

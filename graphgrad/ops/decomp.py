@@ -1,0 +1,5 @@
+"""Matrix decompositions and solvers behind graphgrad.linalg (issue 13)."""
+
+import numpy as np  # noqa: F401
+
+from . import Op, register, shape_str  # noqa: F401
