@@ -43,7 +43,7 @@ from .compiler import compile  # noqa: F401  (torch.compile; its module is graph
 from .creation import *  # noqa: F401,F403
 from .graph import Graph, trace
 from .io import load, save
-from .tensor import Size, Tensor, cat, chunk, concat, concatenate, matmul, split, stack, where
+from .tensor import Size, Tensor
 
 
 def is_tensor(obj) -> bool:

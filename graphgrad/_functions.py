@@ -16,7 +16,8 @@ import builtins
 
 import numpy as np
 
-from .tensor import Tensor, _binary_dtype, chunk, matmul, split, where, wrap  # noqa: F401
+from . import tensor as _tensor
+from .tensor import Tensor, _binary_dtype, chunk, split, with_out, wrap  # noqa: F401
 
 # torch lets a Python number stand for the tensor in these (its argument parser's list, plus the
 # Scalar-first overloads of pow and remainder): add(2, x) is 2 + x.
@@ -50,7 +51,7 @@ def _function_of(method_name: str):
 
     function.__name__ = function.__qualname__ = method_name
     function.__doc__ = method.__doc__ or f"Same as ``Tensor.{method_name}``."
-    return function
+    return with_out(function) if method_name in _WITH_OUT else function
 
 
 def _input_keyword(name: str, args: tuple, kwargs: dict) -> tuple:
@@ -80,6 +81,15 @@ def _number_as_tensor(name: str, number, rest: list, kwargs: dict) -> Tensor:
     return wrap(np.asarray(number, dtype=_binary_dtype(number, other)))
 
 
+# The functions that take torch's out= (torch's own list, read off its signatures).
+_WITH_OUT = frozenset("""
+add sub mul div true_divide divide multiply subtract pow neg negative exp log log1p sqrt rsqrt sin
+cos tan tanh sigmoid abs sign floor ceil round clamp clip clamp_min clamp_max maximum minimum
+remainder floor_divide square reciprocal lerp eq ne lt le gt ge logical_and logical_or logical_xor
+logical_not all any gather sum mean nansum var std prod max min amax amin argmax argmin logsumexp
+softmax log_softmax norm mm bmm dot
+""".split())
+
 _METHODS = """
 add sub mul div true_divide divide multiply subtract pow neg negative exp log log1p sqrt rsqrt sin
 cos tan tanh sigmoid relu abs sign floor ceil round clamp clip clamp_min clamp_max maximum minimum
@@ -92,4 +102,8 @@ argmax argmin logsumexp softmax log_softmax norm mm bmm dot numel clone detach f
 for _name in _METHODS:
     globals()[_name] = _function_of(_name)
 
-__all__ = _METHODS + ["matmul", "where", "split", "chunk"]
+matmul, where, cat, stack = (with_out(f) for f in (_tensor.matmul, _tensor.where, _tensor.cat,
+                                                      _tensor.stack))
+concat = concatenate = cat
+
+__all__ = _METHODS + ["matmul", "where", "split", "chunk", "cat", "stack", "concat", "concatenate"]

@@ -7,6 +7,7 @@ composite of other methods, whose gradient then comes for free.
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 import warnings
 import weakref
@@ -1996,3 +1997,57 @@ def tensor_method(function):
     ``graphgrad.f(x)`` and ``x.f()`` alike."""
     setattr(Tensor, function.__name__, function)
     return function
+
+
+def with_out(function):
+    """Give a free function torch's ``out=``: the result is written into ``out``, which is
+    returned. As in torch, ``out`` is resized (with a warning unless it was empty) to the
+    result's shape, the result is cast to ``out``'s dtype where torch allows it, and autograd
+    refuses: an ``out=`` result has no gradient.
+
+    >>> import graphgrad as gg
+    >>> c = gg.empty(2, 2)
+    >>> gg.matmul(gg.eye(2), gg.ones(2, 2), out=c) is c, c.tolist()
+    (True, [[1.0, 1.0], [1.0, 1.0]])
+    """
+    name = function.__name__
+
+    @functools.wraps(function)
+    def with_out_argument(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+        result = function(*args, **kwargs)
+        if isinstance(result, Tensor) and result.requires_grad:
+            raise RuntimeError(
+                f"{name}(): functions with out=... arguments don't support automatic "
+                f"differentiation, but one of the arguments requires grad."
+            )
+        write_out(name, _array_of(result), out)
+        return out
+
+    return with_out_argument
+
+
+def write_out(name: str, result: np.ndarray, out: Tensor) -> None:
+    """``out``'s memory becomes ``result`` (resized and cast as torch's ``out=`` does)."""
+    if out._requires_grad and _grad_state.grad_enabled:
+        out._refuse_inplace(f"{name}(out=...)")
+    target = out._data.dtype
+    if _dtype.category(result.dtype) > _dtype.category(target):  # torch's canCast
+        raise RuntimeError(
+            f"{name}(): result type {_dtype.from_numpy_dtype(result.dtype).name} can't be cast "
+            f"to the desired output type {_dtype.from_numpy_dtype(target).name}"
+        )
+    if out._data.shape != result.shape:
+        if out._data.size:
+            warnings.warn(
+                f"{name}(): an output with one or more elements was resized since it had shape "
+                f"{list(out._data.shape)}, which does not match the required output shape "
+                f"{list(result.shape)}. Resize it to zero elements first to reuse it.",
+                UserWarning, stacklevel=3,
+            )
+        out._data = np.empty(result.shape, target)
+    np.copyto(out._data, result, casting="unsafe")
+    _mark_modified(out)
