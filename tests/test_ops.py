@@ -8,6 +8,7 @@ A meta-test fails when a primitive has no row, and every row proves it reaches i
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 import numpy as np
@@ -325,6 +326,15 @@ PARAMS = [
 def test_every_registered_op_has_a_row():
     missing = sorted(set(OPS) - set(CASES_BY_OP))
     assert not missing, f"ops without a row in the op table: {missing}"
+
+
+def test_every_op_says_whether_its_vjp_reads_its_output():
+    """A compiled plan frees an op's output before the backward unless ``vjp_reads_output``;
+    a vjp that reads ``ctx.out`` without the flag would find it gone, and a flag without the
+    read would hold memory for nothing. The flag must agree with the vjp's source."""
+    wrong = [name for name, op in OPS.items()
+             if ("ctx.out" in inspect.getsource(op.vjp)) != op.vjp_reads_output]
+    assert not wrong, f"vjp_reads_output disagrees with the vjp's source for: {wrong}"
 
 
 def _inputs(case: OpCase, shapes, seed=0) -> list[np.ndarray]:

@@ -26,10 +26,12 @@ class Op:
     name: str = ""
     grad_fn_name: str = ""
     saves = True  # the vjp reads input or output values, not only their shapes
-    # False when the vjp reads only ctx.out, never its inputs (relu, tanh, exp...): a compiled
-    # plan then drops the inputs after the forward, as torch saves only such an op's result
+    # What the vjp reads, so that a compiled plan frees every other buffer as soon as the forward
+    # no longer needs it, as torch saves only what a backward formula reads. False inputs: the
+    # vjp reads ctx.out only (relu, tanh, exp...). True output: it reads ctx.out (a meta-test in
+    # tests/test_ops.py holds this flag to the vjp's source).
     vjp_reads_inputs = True
-    vjp_reads_output = True  # False when the vjp never reads ctx.out (Linear): likewise
+    vjp_reads_output = False
     # False when no output is ever floating point (comparisons, argmax): a Graph run sends such a
     # node no gradient. Eager autograd needs no flag: it never records a node for an output that
     # is not floating point, whatever the op (engine.GRAD_DTYPES), as torch.

@@ -91,6 +91,7 @@ class Pow(_Binary):
 
     name, grad_fn_name = "pow", "PowBackward1"
     forward = staticmethod(np.power)
+    vjp_reads_output = True
 
     @classmethod
     def node_name(cls, node):
@@ -184,6 +185,7 @@ class Remainder(_Binary):
 
     name, grad_fn_name = "remainder", "RemainderBackward0"
     forward = staticmethod(np.remainder)
+    vjp_reads_output = True
 
     @staticmethod
     def vjp(ctx, g, a, b):
@@ -195,7 +197,8 @@ class _Unary(Op):
     pass
 
 
-def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False, reads_input=True):
+def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False, reads_input=True,
+           reads_output=False):
     cls = type(
         name.title(),
         (_Unary,),
@@ -205,6 +208,7 @@ def _unary(name, grad_fn_name, forward, vjp, saves=True, floating=False, reads_i
             saves=saves,
             floating=floating,
             vjp_reads_inputs=reads_input,
+            vjp_reads_output=reads_output,
             forward=staticmethod(forward),
             vjp=staticmethod(vjp),
         ),
@@ -256,20 +260,19 @@ def _relu(x):
 
 _unary("neg", "NegBackward0", np.negative, lambda ctx, g, x: (-g,), saves=False)
 _unary("exp", "ExpBackward0", np.exp, lambda ctx, g, x: (g * ctx.out,), floating=True,
-       reads_input=False)
+       reads_input=False, reads_output=True)
 _unary("log", "LogBackward0", np.log, lambda ctx, g, x: (g / x,), floating=True)
 _unary("log1p", "Log1PBackward0", np.log1p, lambda ctx, g, x: (g / (x + ONE),), floating=True)
 _unary("sqrt", "SqrtBackward0", np.sqrt, lambda ctx, g, x: (g / (TWO * ctx.out),), floating=True,
-       reads_input=False)
+       reads_input=False, reads_output=True)
 _unary("rsqrt", "RsqrtBackward0", _rsqrt, lambda ctx, g, x: (-0.5 * g * ctx.out**3,),
-       floating=True, reads_input=False)
+       floating=True, reads_input=False, reads_output=True)
 _unary("abs", "AbsBackward0", np.abs, lambda ctx, g, x: (g * ctx.xp.sign(x),))
 _unary("sign", "SignBackward0", np.sign, _zero_vjp, saves=False)
 _unary("sin", "SinBackward0", np.sin, lambda ctx, g, x: (g * ctx.xp.cos(x),), floating=True)
 _unary("cos", "CosBackward0", np.cos, lambda ctx, g, x: (g * -ctx.xp.sin(x),), floating=True)
-_unary(
-    "tan", "TanBackward0", np.tan, lambda ctx, g, x: (g * (ONE + ctx.out * ctx.out),), floating=True
-)
+_unary("tan", "TanBackward0", np.tan, lambda ctx, g, x: (g * (ONE + ctx.out * ctx.out),),
+       floating=True, reads_input=False, reads_output=True)
 _unary(
     "tanh",
     "TanhBackward0",
@@ -277,6 +280,7 @@ _unary(
     lambda ctx, g, x: (g * (ONE - ctx.out * ctx.out),),
     floating=True,
     reads_input=False,
+    reads_output=True,
 )
 _unary(
     "sigmoid",
@@ -285,6 +289,7 @@ _unary(
     lambda ctx, g, x: (g * (ONE - ctx.out) * ctx.out,),
     floating=True,
     reads_input=False,
+    reads_output=True,
 )
 _unary("floor", "FloorBackward0", np.floor, _zero_vjp, saves=False)
 _unary("ceil", "CeilBackward0", np.ceil, _zero_vjp, saves=False)
@@ -292,7 +297,8 @@ _unary("round", "RoundBackward0", np.round, _zero_vjp, saves=False)
 # The mask multiplies rather than selects (np.where is several times slower): identical to
 # torch's threshold_backward for finite gradients; a NaN or infinite gradient at an inactive unit
 # stays NaN here where torch gives 0.
-_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),), reads_input=False)
+_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),), reads_input=False,
+       reads_output=True)
 
 
 class _NoGrad(Op):

@@ -60,7 +60,6 @@ class Linear(Op):
     would hand the optimizer a transposed (strided) gradient."""
 
     name, grad_fn_name = "linear", "AddmmBackward0"
-    vjp_reads_output = False
 
     @staticmethod
     def forward(x, w, b):

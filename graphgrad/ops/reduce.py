@@ -76,6 +76,7 @@ class Amax(Op):
 
     name, grad_fn_name = "amax", "AmaxBackward0"
     reduce = np.maximum.reduce
+    vjp_reads_output = True
 
     @classmethod
     def forward(cls, x, axis, keepdims):
@@ -119,6 +120,7 @@ class Min(Amin):
 class Prod(Op):
     name, grad_fn_name = "prod", "ProdBackward1"
     error = staticmethod(_axis_error)
+    vjp_reads_output = True
 
     @staticmethod
     def forward(x, axis):
@@ -139,6 +141,7 @@ class Logsumexp(Op):
 
     name, grad_fn_name = "logsumexp", "LogsumexpBackward0"
     error = staticmethod(_axis_error)
+    vjp_reads_output = True
 
     @staticmethod
     def forward(x, axis, keepdims):
@@ -167,6 +170,7 @@ def _finite_max(x, axis):
 class Softmax(Op):
     name, grad_fn_name = "softmax", "SoftmaxBackward0"
     error = staticmethod(_axis_error)
+    vjp_reads_output = True
 
     @staticmethod
     def forward(x, axis):
@@ -184,6 +188,7 @@ class Softmax(Op):
 class LogSoftmax(Op):
     name, grad_fn_name = "log_softmax", "LogSoftmaxBackward0"
     error = staticmethod(_axis_error)
+    vjp_reads_output = True
 
     @staticmethod
     def forward(x, axis):
