@@ -15,7 +15,7 @@ import graphgrad.optim as optim
 from graphgrad.optim.adagrad import adagrad_update
 from graphgrad.optim.adam import adam_update
 from graphgrad.optim.rmsprop import rmsprop_update
-from graphgrad.optim.sgd import sgd_update
+from graphgrad.optim.sgd import BLOCK, add_scaled, sgd_update
 
 SHAPES = [(3, 4), (5,), ()]
 STEPS = 25
@@ -318,6 +318,22 @@ def test_sgd_update_alone():
     np.testing.assert_array_equal(buf, g + np.array([1.0, -2.0]) * 0.1)
     buf = sgd_update(p, g, buf, lr=0.1, momentum=0.9, nesterov=True)
     assert g.tolist() == [0.5, 0.25]  # the gradient is never written
+
+
+@pytest.mark.parametrize("shape", [(BLOCK,), (3, BLOCK // 2 + 5), (BLOCK + 1,)])
+def test_the_blocked_update_rounds_as_the_one_line_formula(shape):
+    # Larger than one block: the update runs in blocks, with no temporary of the weight's size.
+    rng = np.random.default_rng(0)
+    p, g = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(
+        np.float32)
+    expected = p + np.multiply(g, np.float32(-0.1))
+    add_scaled(p, g, -0.1)
+    np.testing.assert_array_equal(p, expected)
+    memory = np.zeros(2 * p.size, np.float32)
+    strided = memory[::2].reshape(shape)  # not contiguous: updated in place all the same
+    assert np.shares_memory(strided, memory) and not strided.flags.c_contiguous
+    add_scaled(strided, g, 1.0)
+    np.testing.assert_array_equal(memory[::2], g.reshape(-1))
 
 
 def test_adam_update_alone_matches_the_textbook_formula():
