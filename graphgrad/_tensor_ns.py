@@ -125,6 +125,22 @@ def _slice(x, index):
 
 # ------------------------------------------------------------ for ops/select.py and ops/scan.py
 
+def cumsum(x, axis):
+    return apply(OPS["cumsum"], (x,), (axis,))
+
+
+def cumprod(x, axis):
+    return apply(OPS["cumprod"], (x,), (axis,))
+
+
+def logcumsumexp(x, axis):
+    return apply(OPS["logcumsumexp"], (x,), (axis,))
+
+
+def reverse(x, axis):
+    return _slice(x, (slice(None),) * axis + (slice(None, None, -1),))
+
+
 # ---------------------------------------------------------------------- for ops/decomp.py
 
 # ---------------------------------------------------------------------- for ops/conv.py

@@ -78,6 +78,23 @@ def prod_of_others(x, axis):
 
 # ------------------------------------------------------------ for ops/select.py and ops/scan.py
 
+def cumsum(x, axis):
+    return np.cumsum(x, axis=axis)
+
+
+def cumprod(x, axis):
+    return np.cumprod(x, axis=axis)
+
+
+def logcumsumexp(x, axis):
+    return np.logaddexp.accumulate(x, axis=axis)
+
+
+def reverse(x, axis):
+    """``x`` read backwards along ``axis`` (a view: its base is the caller's fresh result)."""
+    return np.flip(x, axis)
+
+
 # ---------------------------------------------------------------------- for ops/decomp.py
 
 # ---------------------------------------------------------------------- for ops/conv.py
