@@ -10,6 +10,7 @@
     graphgrad lab [--port 8765] [--open]       the interactive demos in the browser
     graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
     graphgrad run --nproc-per-node N train.py  a training script on N processes (torchrun)
+    graphgrad run-torch train.py [ARGS...]     an unmodified PyTorch script, torch = graphgrad
 
 Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
 Ctrl-C gets a line or two on what was saved and how to go on, and exit code 130. A command is
@@ -31,6 +32,7 @@ import time
 import warnings
 from pathlib import Path
 
+from . import torch_alias
 from ._args import positive_int, whole
 from ._files import atomic_write
 from ._version import __version__
@@ -185,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab_command.add_parser(commands)  # its flags and its run live in graphgrad/lab/command.py
     sweep_command.add_commands(commands)  # sweep and sweep-report: graphgrad/sweep/command.py
     run_command.add_parser(commands)  # the launcher: graphgrad/distributed/run.py
+    run_torch = commands.add_parser(
+        "run-torch", help="run an unmodified PyTorch script with graphgrad as torch",
+        description=torch_alias.DESCRIPTION)
+    torch_alias.add_arguments(run_torch)  # its aliases and its running: graphgrad/torch_alias.py
+    run_torch.set_defaults(run=_run_torch, runs_a_script=True)
     return parser
 
 
@@ -659,6 +666,13 @@ def _lr_find(args) -> None:
         print(f"no plot: {exc}")
 
 
+def _run_torch(args) -> int:
+    try:
+        return torch_alias.run_script(args.script, args.script_args)
+    except torch_alias.ScriptError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -666,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_top_level_flags(parser, argv)
         args = parser.parse_args(argv)
         args.argv = argv  # for the command that resumes an interrupted run
+        if getattr(args, "runs_a_script", False):  # its warnings, errors, exit code: python's
+            return args.run(args)
         with _numpy_warnings() as trouble:
             code = args.run(args) or 0
         if trouble:
