@@ -123,6 +123,25 @@ def _slice(x, index):
 
 # ---------------------------------------------------------------------- for ops/special.py
 
+
+def _special(name):
+    """The tensor side of an elementwise primitive: that primitive applied to the tensor."""
+    def function(x):
+        return apply(OPS[name], (x,))
+
+    function.__name__ = name
+    return function
+
+
+sqrt, cosh, sinh, tanh, trunc, sigmoid, isfinite = (
+    _special(name) for name in ("sqrt", "cosh", "sinh", "tanh", "trunc", "sigmoid", "isfinite")
+)
+
+
+def softplus(x):
+    return apply(OPS["softplus"], (x,), (1.0, 20.0))
+
+
 # ------------------------------------------------------------ for ops/select.py and ops/scan.py
 
 def cumsum(x, axis):

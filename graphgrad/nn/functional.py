@@ -702,7 +702,362 @@ def binary_cross_entropy_with_logits(
 
 # ---------------------------------------------------------------------- activations (issue 13)
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _float_activation(name: str, input, kernel: str | None = None) -> Tensor:  # noqa: A002
+    """torch's activation kernels (named ``kernel`` if not ``name``) take floating-point
+    tensors only."""
+    _check_tensor(name, "input", input)
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(
+            f'"{kernel or name}_cpu" not implemented for \'{input.dtype.name}\''
+        )
+    return input
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * sigmoid(x), one primitive (torch's SiluBackward0). ``inplace`` is accepted for
+    torch's signature; graphgrad computes out of place, as for every ``inplace=`` below.
+
+    >>> import graphgrad as gg
+    >>> silu(gg.tensor([0.0, 1.0], dtype=gg.float64)).tolist()
+    [0.0, 0.7310585786300049]
+    """
+    return apply(OPS["silu"], (_float_activation("silu", input),))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold, as torch.
+
+    >>> import graphgrad as gg
+    >>> softplus(gg.tensor([0.0, 30.0]), beta=2.0).tolist()
+    [0.3465735912322998, 30.0]
+    """
+    return apply(OPS["softplus"], (_float_activation("softplus", input),), (beta, threshold))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x for x > 0, else alpha (e^x - 1); the gradient at 0 is alpha, as torch's.
+
+    >>> import graphgrad as gg
+    >>> elu(gg.tensor([-1.0, 2.0], dtype=gg.float64)).tolist()
+    [-0.6321205588285577, 2.0]
+    """
+    return apply(OPS["elu"], (_float_activation("elu", input),), (alpha, 1.0, 1.0))
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017).
+
+    >>> import graphgrad as gg
+    >>> round(selu(gg.tensor([1.0], dtype=gg.float64)).item(), 12)
+    1.050700987355
+    """
+    x = _float_activation("selu", input, "elu")
+    return apply(OPS["elu"], (x,), (_SELU_ALPHA, _SELU_SCALE, 1.0))
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)).
+
+    >>> import graphgrad as gg
+    >>> celu(gg.tensor([-2.0, 3.0], dtype=gg.float64), alpha=2.0).tolist()
+    [-1.2642411176571153, 3.0]
+    """
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    x = _float_activation("celu", input, "elu")
+    return apply(OPS["celu"], (x,), (alpha, 1.0, 1.0 / alpha))
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False  # noqa: A002
+) -> Tensor:
+    """x clamped to [min_val, max_val], with no gradient at the bounds themselves (torch's;
+    ``clamp`` passes it there).
+
+    >>> import graphgrad as gg
+    >>> hardtanh(gg.tensor([-3.0, 0.5, 3.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    _check_tensor("hardtanh", "input", input)
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if input._data.dtype.kind != "f":  # an integer tensor stays one, its bounds made integers
+        min_val, max_val = int(min_val), int(max_val)
+    return apply(OPS["hardtanh"], (input,), (min_val, max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), so no gradient at 0 or 6, as torch.
+
+    >>> import graphgrad as gg
+    >>> relu6(gg.tensor([-1.0, 3.0, 9.0])).tolist()
+    [0.0, 3.0, 6.0]
+    """
+    return hardtanh(input, 0.0, 6.0)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * tanh(softplus(x)), one primitive (torch's MishBackward0).
+
+    >>> import graphgrad as gg
+    >>> round(mish(gg.tensor([1.0], dtype=gg.float64)).item(), 12)
+    0.865098388267
+    """
+    return apply(OPS["mish"], (_float_activation("mish", input),))
+
+
+def softsign(input: Tensor) -> Tensor:  # noqa: A002
+    """x / (1 + |x|).
+
+    >>> import graphgrad as gg
+    >>> softsign(gg.tensor([-3.0, 1.0])).tolist()
+    [-0.75, 0.5]
+    """
+    return input / (input.abs() + 1)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """min(max(x + 3, 0), 6) / 6; the gradient 1/6 strictly between -3 and 3, as torch (whose
+    1/6 there is a float32 constant, for float64 too: 3e-8 from this exact one).
+
+    >>> import graphgrad as gg
+    >>> hardsigmoid(gg.tensor([-4.0, 0.0, 4.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return hardtanh(_float_activation("hardsigmoid", input) + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * min(max(x + 3, 0), 6) / 6, with torch's gradients 0 at -3 and 1 at 3.
+
+    >>> import graphgrad as gg
+    >>> hardswish(gg.tensor([-4.0, 1.0, 4.0])).tolist()
+    [-0.0, 0.6666666865348816, 4.0]
+    """
+    input = _float_activation("hardswish", input)  # noqa: A001
+    return input * hardtanh(input + 3.0, 0.0, 6.0) / 6.0
+
+
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), stable for large |x|.
+
+    >>> import graphgrad as gg
+    >>> logsigmoid(gg.tensor([-100.0, 0.0], dtype=gg.float64)).tolist()
+    [-100.0, -0.6931471805599453]
+    """
+    size = _float_activation("logsigmoid", input, "log_sigmoid").abs()
+    # min(x, 0) as (x - |x|) / 2, exact, with torch's gradient 1/2 at x = 0
+    return (input - size) * 0.5 - (-size).exp().log1p()
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+    """x for x > 0, else weight * x; ``weight`` has one element or one per channel (dim 1).
+
+    >>> import graphgrad as gg
+    >>> prelu(gg.tensor([[-2.0, 2.0]]), gg.tensor([0.25, 0.5])).tolist()
+    [[-0.5, 2.0]]
+    """
+    _check_tensor("prelu", "input", input)
+    _check_tensor("prelu", "weight", weight)
+    if weight.ndim > 1:
+        raise RuntimeError(
+            f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}"
+        )
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != channels:
+        raise RuntimeError(
+            f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+            f"{weight.numel()} and channel size = {channels}."
+        )
+    if weight.dtype != input.dtype:
+        raise RuntimeError(
+            f"prelu: Type promoting not supported. Got {input.dtype.name} and {weight.dtype.name}"
+        )
+    if weight.numel() == 1:
+        weight = weight.reshape(())
+    elif input.ndim > 2:
+        weight = weight.reshape((channels,) + (1,) * (input.ndim - 2))
+    return where(input > 0, input, weight * input)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002
+    """softmax(-x) along ``dim``.
+
+    >>> import graphgrad as gg
+    >>> softmin(gg.tensor([[0.0, 0.0]]), dim=1).tolist()
+    [[0.5, 0.5]]
+    """
+    if dim is None:
+        warnings.warn(
+            "Implicit dimension choice for softmin has been deprecated. "
+            "Change the call to include dim=X as an argument.",
+            stacklevel=2,
+        )
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return (-input).softmax(dim, dtype=dtype)
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None  # noqa: A002
+) -> Tensor:
+    """input / max(||input||_p along ``dim``, eps); a zero slice stays zero, its gradient 1/eps
+    as torch's (no NaN from the norm's derivative at 0).
+
+    >>> import graphgrad as gg
+    >>> normalize(gg.tensor([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    if out is not None:
+        from ..tensor import with_out  # F's imports sit above the shared sections
+
+        return with_out(normalize)(input, p, dim, eps, out=out)
+    return input / _vector_norm(input, p, dim).clamp_min(eps).expand_as(input)
+
+
+def _vector_norm(x: Tensor, p: float, dim) -> Tensor:
+    """||x||_p along ``dim``, kept; the root runs only on positive sums, so that a zero slice
+    has torch's zero gradient rather than the root's infinite one."""
+    if p == math.inf:
+        return x.abs().amax(dim, keepdim=True)
+    if p == -math.inf:
+        return x.abs().amin(dim, keepdim=True)
+    if p == 0:
+        return (x != 0).to(x.dtype).sum(dim, keepdim=True)
+    if p == 1:
+        return x.abs().sum(dim, keepdim=True)
+    if p == 2:
+        total = (x * x).sum(dim, keepdim=True)
+    else:  # |x|^p at 0 is 0, its derivative there 0 (not |0|^(p - 1) = inf for p < 1)
+        size = x.abs()
+        nonzero = size > 0
+        total = where(nonzero, where(nonzero, size, 1.0) ** p, 0.0).sum(dim, keepdim=True)
+    positive = total > 0
+    safe = where(positive, total, 1.0)
+    return where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
+
+
+def dropout2d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False  # noqa: A002
+) -> Tensor:
+    """Zero whole channels (dims 0 and 1 pick one) with probability ``p`` and scale the rest by
+    1 / (1 - p) when training, as torch 2.13: its warnings for inputs that are not 3-D or 4-D,
+    and a 3-D input read as (N, C, L).
+
+    >>> import graphgrad as gg
+    >>> dropout2d(gg.ones(1, 2, 2, 2), training=False).sum().item()
+    8.0
+    """
+    from ..creation import rand  # F's imports sit above the shared sections
+
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    ndim = input.ndim
+    if ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {ndim}-D input to dropout2d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout2d "
+            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    if ndim < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    shape = tuple(input.shape[:2]) + (1,) * (ndim - 2)
+    keep = rand(shape, dtype=input.dtype) < (1.0 - p)
+    return input * (keep.to(input.dtype) / (1.0 - p))
+
+
 # ---------------------------------------------------------------------- losses (issue 13)
+
+def smooth_l1_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0 is the
+    L1 loss.
+
+    >>> import graphgrad as gg
+    >>> smooth_l1_loss(gg.tensor([0.5, 3.0]), gg.zeros(2), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    _check_tensor("smooth_l1_loss", "input", input)
+    _check_target_size("smooth_l1_loss", input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    diff = input - target
+    size = diff.abs()
+    if beta == 0.0:
+        return _reduce(size, reduction)
+    return _reduce(where(size < beta, 0.5 * diff * diff / beta, size - 0.5 * beta), reduction)
+
+
+_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def kl_div(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL divergence of ``target`` from log-probabilities ``input``, pointwise
+    target (log target - input); 'batchmean' divides the sum by the batch size (the true KL
+    divergence per sample), 'mean' by the number of elements (with torch's warning).
+
+    >>> import graphgrad as gg
+    >>> p = gg.tensor([[0.5, 0.5]])
+    >>> kl_div(p.log(), p, reduction="batchmean").item()
+    0.0
+    """
+    _check_tensor("kl_div", "input", input)
+    _check_tensor("kl_div", "target", target)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    elif reduction not in _KL_REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    elif reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            stacklevel=2,
+        )
+    if log_target:
+        pointwise = target.exp() * (target - input)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 log 0 is 0, as torch's xlogy
+            pointwise = where(target == 0, 0.0, target * target.log()) - target * input
+    if reduction == "batchmean":
+        total = pointwise.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(pointwise, reduction)
+
 
 # ---------------------------------------------------------------------- convolution and pooling
 

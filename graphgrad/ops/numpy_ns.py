@@ -76,6 +76,15 @@ def prod_of_others(x, axis):
 
 # ---------------------------------------------------------------------- for ops/special.py
 
+sqrt, cosh, sinh, tanh, trunc, isfinite = np.sqrt, np.cosh, np.sinh, np.tanh, np.trunc, np.isfinite
+sigmoid = OPS["sigmoid"].forward
+
+
+def softplus(x):
+    """log(1 + e^x) as torch's softplus with its default beta 1 and threshold 20."""
+    return OPS["softplus"].forward(x, 1.0, 20.0)
+
+
 # ------------------------------------------------------------ for ops/select.py and ops/scan.py
 
 def cumsum(x, axis):

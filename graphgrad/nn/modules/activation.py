@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
+from ... import creation
 from .. import functional as F
+from .. import init as init_
+from ..parameter import Parameter
 from .module import Module
 
 
@@ -145,4 +150,263 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout"]
+class _InplaceActivation(Module):
+    """An activation whose only option is torch's ``inplace`` (computed out of place)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_text(self.inplace)
+
+
+class SiLU(_InplaceActivation):
+    """x * sigmoid(x).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.SiLU()(gg.tensor([0.0])).tolist()
+    [0.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.silu(input)
+
+
+class Mish(_InplaceActivation):
+    """x * tanh(softplus(x)).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Mish(inplace=True)
+    Mish(inplace=True)
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.mish(input)
+
+
+class SELU(_InplaceActivation):
+    """scale * elu(x, alpha) with the self-normalising constants.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.SELU()(gg.tensor([0.0])).tolist()
+    [0.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.selu(input)
+
+
+class Hardsigmoid(_InplaceActivation):
+    """min(max(x + 3, 0), 6) / 6 (torch's repr shows no options).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Hardsigmoid()(gg.tensor([0.0])).tolist()
+    [0.5]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.hardsigmoid(input)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Hardswish(Hardsigmoid):
+    """x * min(max(x + 3, 0), 6) / 6.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Hardswish()(gg.tensor([3.0])).tolist()
+    [3.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.hardswish(input)
+
+
+class ELU(Module):
+    """x for x > 0, else alpha (e^x - 1).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.ELU(alpha=0.5)
+    ELU(alpha=0.5)
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class CELU(ELU):
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.CELU()
+    CELU(alpha=1.0)
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.celu(input, self.alpha)
+
+
+class Softplus(Module):
+    """log(1 + e^(beta x)) / beta, linear above ``threshold``.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Softplus()
+    Softplus(beta=1.0, threshold=20.0)
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input):  # noqa: A002
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val] (``min_value``/``max_value``: torch's deprecated names).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Hardtanh(-2, 2)
+    Hardtanh(min_val=-2, max_val=2)
+    """
+
+    def __init__(
+        self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+        min_value: float | None = None, max_value: float | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        for old, new, value in (("min_value", "min_val", min_value),
+                                ("max_value", "max_val", max_value)):  # fmt: skip
+            if value is not None:
+                warnings.warn(
+                    f"keyword argument `{old}` is deprecated and renamed to `{new}`",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+        self.min_val = min_val if min_value is None else min_value
+        self.max_val = max_val if max_value is None else max_value
+        self.inplace = inplace
+        if self.max_val <= self.min_val:
+            raise AssertionError(
+                f"max_val ({self.max_val}) must be greater than min_val ({self.min_val})"
+            )
+
+    def forward(self, input):  # noqa: A002
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (
+            ", inplace=True" if self.inplace else ""
+        )
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.ReLU6()(gg.tensor([-1.0, 7.0])).tolist()
+    [0.0, 6.0]
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_text(self.inplace)
+
+
+class PReLU(Module):
+    """x for x > 0, else weight * x, with a learnt ``weight`` of ``num_parameters`` slopes
+    (1, or one per channel), each starting at ``init``.
+
+    >>> import graphgrad as gg
+    >>> layer = gg.nn.PReLU(3)
+    >>> layer, layer.weight.tolist()
+    (PReLU(num_parameters=3), [0.25, 0.25, 0.25])
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None,
+                 dtype=None) -> None:  # fmt: skip
+        self.num_parameters = num_parameters
+        super().__init__()
+        self.init = init
+        self.weight = Parameter(creation.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_.constant_(self.weight, self.init)
+
+    def forward(self, input):  # noqa: A002
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class Softmin(Softmax):
+    """softmax(-x) along ``dim``.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Softmin(dim=0)(gg.zeros(2)).tolist()
+    [0.5, 0.5]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.softmin(input, self.dim)
+
+
+class Softsign(Module):
+    """x / (1 + |x|).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Softsign()(gg.tensor([1.0])).tolist()
+    [0.5]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.softsign(input)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), computed stably.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.LogSigmoid()(gg.tensor([-200.0])).tolist()
+    [-200.0]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.logsigmoid(input)
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels with probability ``p`` in training mode (``F.dropout2d``).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Dropout2d(0.2)
+    Dropout2d(p=0.2, inplace=False)
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout2d(input, self.p, self.training)
+
+
+__all__ = [
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout",
+    "SiLU", "Mish", "SELU", "Hardsigmoid", "Hardswish", "ELU", "CELU", "Softplus", "Hardtanh",
+    "ReLU6", "PReLU", "Softmin", "Softsign", "LogSigmoid", "Dropout2d",
+]

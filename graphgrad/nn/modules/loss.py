@@ -140,6 +140,43 @@ class BCEWithLogitsLoss(_Loss):
         )
 
 
+class SmoothL1Loss(_Loss):
+    """Quadratic (0.5 d^2 / beta) below ``beta``, linear above.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.SmoothL1Loss(beta=0.5)(gg.tensor([3.0]), gg.zeros(1)).item()
+    2.75
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):  # noqa: A002
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of the target from log-probabilities (``reduction='batchmean'`` for the
+    true per-sample divergence).
+
+    >>> import graphgrad as gg
+    >>> p = gg.tensor([[0.25, 0.75]])
+    >>> gg.nn.KLDivLoss(reduction="batchmean")(p.log(), p).item()
+    0.0
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False) -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):  # noqa: A002
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
 __all__ = [
     "MSELoss", "L1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
+    "SmoothL1Loss", "KLDivLoss",
 ]
