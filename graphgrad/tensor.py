@@ -757,6 +757,8 @@ class Tensor:
         return _binary(_OPS["minimum"], self, _tensor_argument("minimum", "other", other))
 
     def square(self) -> Tensor:
+        if self._data.dtype == np.bool_:  # torch squares booleans as int64 (pow's promotion)
+            return self.long() * self.long()
         return self * self
 
     def reciprocal(self) -> Tensor:
@@ -897,6 +899,8 @@ class Tensor:
         return wrap(np.any(self._data, axis=_axes(dim, self.ndim, "any"), keepdims=keepdim))
 
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        if isinstance(other, Tensor) and other.dtype is not self.dtype:
+            raise RuntimeError(f"allclose: {self.dtype.name} did not match {other.dtype.name}")
         return builtins.bool(np.allclose(self._data, _array_of(other), rtol, atol, equal_nan))
 
     # ------------------------------------------------------------------ elementwise maths
@@ -947,7 +951,24 @@ class Tensor:
         return where(condition, self, other)
 
     def lerp(self, end, weight) -> Tensor:
-        return self + weight * (_tensor_argument("lerp", "end", end) - self)
+        """``self + weight * (end - self)`` by torch's two formulas: from ``end`` backwards
+        where ``|weight| >= 0.5``, so that each end is reproduced exactly.
+
+        >>> import graphgrad as gg
+        >>> gg.tensor([0.0, 10.0]).lerp(gg.tensor([10.0, 0.0]), 0.75).tolist()
+        [7.5, 2.5]
+        """
+        end = _tensor_argument("lerp", "end", end)
+        if end.dtype is not self.dtype:
+            raise RuntimeError(f"lerp: expected dtype {self.dtype.name} for `end` but got dtype "
+                               f"{end.dtype.name}")
+        span = end - self
+        if isinstance(weight, Tensor):
+            return where(weight.abs() < 0.5, self + weight * span, end - span * (1 - weight))
+        if abs(weight) < 0.5:
+            return self + weight * span
+        weight = self._data.dtype.type(weight)  # torch's 1 - weight is in the tensor's dtype
+        return end - span * (1 - weight)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape) -> Tensor:

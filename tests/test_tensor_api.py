@@ -475,3 +475,21 @@ def test_devices_as_torch_code_names_them():
 
 def test_tensor_constructor_is_float32_like_torch():
     same(gg.Tensor([1, 2]), torch.Tensor([1, 2]))
+
+
+@pytest.mark.parametrize("weight", [0.25, 0.5, 0.75, 0.9])
+def test_lerp_takes_torchs_formula_on_each_side_of_one_half(weight):
+    rng = np.random.default_rng(3)
+    start, end = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(
+        np.float32)
+    ours = gg.tensor(start).lerp(gg.tensor(end), weight).numpy()
+    theirs = torch.tensor(start).lerp(torch.tensor(end), weight).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)  # torch's kernel fuses (FMA)
+
+
+def test_lerp_allclose_and_square_follow_torchs_dtype_rules():
+    assert gg.square(gg.tensor([True, False])).dtype == gg.int64  # as torch: pow's promotion
+    with pytest.raises(RuntimeError, match="expected dtype float32 for `end`"):
+        gg.ones(2).lerp(gg.ones(2, dtype=gg.float64), 0.3)
+    with pytest.raises(RuntimeError, match="float32 did not match float64"):
+        gg.ones(2).allclose(gg.ones(2, dtype=gg.float64))
