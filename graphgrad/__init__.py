@@ -43,7 +43,19 @@ from .compiler import compile  # noqa: F401  (torch.compile; its module is graph
 from .creation import *  # noqa: F401,F403
 from .graph import Graph, trace
 from .io import load, save
-from .tensor import Size, Tensor
+from .tensor import (  # torch's legacy types: FloatTensor(2, 3), isinstance(x, FloatTensor)
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    Size,
+    Tensor,
+)
 
 
 def is_tensor(obj) -> bool:

@@ -7,7 +7,15 @@ import math
 import numpy as np
 
 from . import _dtype, _state
-from .tensor import Size, Tensor, _new, _shape_arg
+from .tensor import (
+    Size,
+    Tensor,
+    _new,
+    _shape_arg,
+    tensor_method,
+    where,
+    with_out,
+)
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
@@ -471,16 +479,16 @@ def randint(
     )
 
 
-def _check_randint_bounds(low: int, high: int, np_dtype: np.dtype) -> None:
+def _check_randint_bounds(low: int, high: int, np_dtype: np.dtype, name="randint") -> None:
     """torch refuses a range the dtype cannot hold rather than wrap its draws around."""
     if np_dtype.kind == "f":
         return
     info = (0, 1) if np_dtype.kind == "b" else (np.iinfo(np_dtype).min, np.iinfo(np_dtype).max)
-    name = _dtype.from_numpy_dtype(np_dtype)
+    dtype = _dtype.from_numpy_dtype(np_dtype)
     if not info[0] <= low <= info[1]:
-        raise RuntimeError(f"randint: from ({low}) is out of bounds for {name}")
+        raise RuntimeError(f"{name}: from ({low}) is out of bounds for {dtype}")
     if not info[0] <= high - 1 <= info[1]:
-        raise RuntimeError(f"randint: to - 1 ({high - 1}) is out of bounds for {name}")
+        raise RuntimeError(f"{name}: to - 1 ({high - 1}) is out of bounds for {dtype}")
 
 
 def randperm(
@@ -499,18 +507,271 @@ def randperm(
     )
 
 
-def rand_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
-    return _like(rand, input, dtype, requires_grad)
+def rand_like(input: Tensor, *, generator=None, dtype=None, device=None,  # noqa: A002
+              requires_grad: bool = False) -> Tensor:
+    return _like(rand, input, dtype, requires_grad, generator=generator, device=device)
 
 
-def randn_like(input: Tensor, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
-    return _like(randn, input, dtype, requires_grad)
+def randn_like(input: Tensor, *, generator=None, dtype=None, device=None,  # noqa: A002
+               requires_grad: bool = False) -> Tensor:
+    return _like(randn, input, dtype, requires_grad, generator=generator, device=device)
 
 
-def randint_like(input: Tensor, low=0, high=None, *, dtype=None) -> Tensor:  # noqa: A002
+def randint_like(input: Tensor, low=0, high=None, *, generator=None, dtype=None,  # noqa: A002
+                 device=None, requires_grad: bool = False) -> Tensor:
+    """Integers from ``low`` to ``high`` (exclusive) shaped like ``input``, of its dtype.
+
+    >>> import graphgrad as gg
+    >>> x = gg.randint_like(gg.zeros(2, 3), 5)
+    >>> x.shape, x.dtype, bool(((x >= 0) & (x < 5)).all())
+    (graphgrad.Size([2, 3]), graphgrad.float32, True)
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"randint_like(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
     if high is None:
         low, high = 0, low
-    return randint(low, high, input.shape, dtype=input.dtype if dtype is None else dtype)
+    return randint(low, high, input.shape, generator=generator,
+                   dtype=input.dtype if dtype is None else dtype, device=device,
+                   requires_grad=requires_grad)
+
+
+@with_out
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples with torch's four forms: ``normal(mean_tensor, std_tensor)`` (shapes
+    broadcast), ``normal(mean_tensor, std=1.0)``, ``normal(mean, std_tensor)`` and
+    ``normal(mean, std, size)``. As in torch, a result computed from tensors that require grad
+    requires grad, and its gradient with respect to them is zero (use ``mean + std * randn``
+    to differentiate through a sample).
+
+    >>> import graphgrad as gg
+    >>> _ = gg.manual_seed(0)
+    >>> gg.normal(2.0, 0.5, (2, 3)).shape, gg.normal(gg.zeros(4), 1.0).dtype
+    (graphgrad.Size([2, 3]), graphgrad.float32)
+    >>> gg.normal(gg.zeros(2, 1), gg.ones(3)).shape
+    graphgrad.Size([2, 3])
+    """
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError(
+                f"normal() received an invalid combination of arguments - got "
+                f"({type(mean).__name__}, {type(std).__name__}): with a number mean and std, "
+                f"pass a size, as normal(mean, std, size)"
+            )
+        mean, std = _number("normal", "mean", mean), _number("normal", "std", std)
+        _check_std(std)
+        return _factory(
+            "normal", size, dtype, requires_grad, device,
+            lambda shape, d: (_rng(generator).standard_normal(shape) * std + mean).astype(d),
+            kinds="f",
+        )
+    if size is not None or dtype is not None or requires_grad:
+        raise TypeError("normal(): size, dtype and requires_grad are only taken with a number "
+                        "mean and std: normal(mean, std, size, dtype=..., requires_grad=...)")
+    _check_device(device)
+    for t in tensors:
+        if t._data.dtype.kind != "f":
+            raise NotImplementedError(f'"normal_kernel_cpu" not implemented for {t.dtype}')
+    if not isinstance(std, Tensor):
+        _check_std(_number("normal", "std", std))
+    elif _state.state.capture is None and bool((std._data < 0).any()):  # a replay cannot check
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    if not isinstance(mean, Tensor):
+        mean = _number("normal", "mean", mean)
+    shape = np.broadcast_shapes(*(t._data.shape for t in tensors))
+    np_dtype = np.result_type(*(t._data for t in tensors))
+    # torch: output.normal_(0, 1), then output.mul_(std).add_(mean); these ops are recorded
+    noise = randn(shape, generator=generator, dtype=_dtype.from_numpy_dtype(np_dtype))
+    sample = noise * _detached(std) + _detached(mean)
+    return _zero_gradient(sample, tensors)
+
+
+def _check_std(std) -> None:
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+
+
+def _detached(value):
+    return value.detach() if isinstance(value, Tensor) else value
+
+
+def _zero_gradient(sample: Tensor, sources: list) -> Tensor:
+    """``sample``, but requiring grad when a source does, with a zero gradient for each source
+    (torch's for a random draw from given parameters): ``where`` of an all-False mask passes
+    ``sample`` through exactly and routes zeros back to the source."""
+    needing = [t for t in sources if t.requires_grad and _state.is_grad_enabled()]
+    if not needing:
+        return sample
+    nowhere = zeros(sample.shape, dtype=_dtype.bool_)
+    for source in needing:
+        sample = where(nowhere, source, sample)
+    return sample
+
+
+@with_out
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:  # noqa: A002
+    """0/1 samples of ``input``'s dtype, 1 with probability ``input`` (or ``p``) elementwise.
+
+    >>> import graphgrad as gg
+    >>> _ = gg.manual_seed(0)
+    >>> gg.bernoulli(gg.tensor([0.0, 1.0, 1.0])).tolist(), gg.zeros(2).bernoulli(1.0).tolist()
+    ([0.0, 1.0, 1.0], [1.0, 1.0])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for {input.dtype}')
+    if p is None:
+        if _state.state.capture is None and not bool(  # a replay cannot check
+                ((input._data >= 0) & (input._data <= 1)).all()):
+            raise RuntimeError("bernoulli: every probability in input must be in [0, 1] "
+                               "(torch: Expected p_in >= 0 && p_in <= 1 to be true)")
+        probability = input.detach()
+    else:
+        probability = _number("bernoulli", "p", p)
+        if not 0 <= probability <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={probability}")
+    uniform = rand(input.shape, generator=generator, dtype=_dtype.float64)
+    sample = (uniform < probability).to(input.dtype)
+    return _zero_gradient(sample, [input])
+
+
+def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
+    """Poisson samples with the rates in ``input``, of its (floating-point) dtype.
+
+    >>> import graphgrad as gg
+    >>> _ = gg.manual_seed(0)
+    >>> gg.poisson(gg.tensor([0.0, 0.0])).tolist()
+    [0.0, 0.0]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"poisson(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"poisson_cpu" not implemented for {input.dtype}')
+    _state.note("read", input, "poisson()")  # its draws depend on the rates' values
+    rates = input._data
+    if not bool((rates >= 0).all()):
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    sample = _new(_rng(generator).poisson(rates).astype(rates.dtype), False)
+    return _zero_gradient(sample, [input])
+
+
+@with_out
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,  # noqa: A002
+                generator=None) -> Tensor:
+    """Indices (int64) drawn from the categories of each row of ``input`` (1-D or 2-D,
+    non-negative weights that need not sum to 1); without ``replacement``, each index at most
+    once per row.
+
+    >>> import graphgrad as gg
+    >>> _ = gg.manual_seed(0)
+    >>> gg.multinomial(gg.tensor([0.0, 5.0, 0.0]), 2, replacement=True).tolist()
+    [1, 1]
+    >>> sorted(gg.multinomial(gg.tensor([[1.0, 2.0, 3.0]]), 3)[0].tolist())
+    [0, 1, 2]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"multinomial(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
+    num_samples = _integer("multinomial", "num_samples", num_samples)
+    weights = input._data
+    if weights.ndim not in (1, 2):
+        raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {weights.ndim} dims")
+    if weights.dtype.kind != "f":
+        raise RuntimeError(
+            f"multinomial only supports floating-point dtypes for input, got: {input.dtype}"
+        )
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    categories = weights.shape[-1]
+    if not replacement and num_samples > categories:
+        raise RuntimeError(
+            f"cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+            f"(n_sample={num_samples}, prob_dist.size(-1)={categories})"
+        )
+    _state.note("read", input, "multinomial()")  # its draws depend on the weights' values
+    rows = weights.reshape(-1, categories).astype(np.float64)
+    if not bool(np.isfinite(rows).all() and (rows >= 0).all()):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    totals = rows.sum(axis=1)
+    if not bool((totals > 0).all()):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    rng = _rng(generator)
+    if replacement:
+        indices = _inverse_cdf(rows / totals[:, None], rng.random((len(rows), num_samples)))
+    else:  # torch's way: the top-k of weight / Exponential(1), in order
+        keys = -rows / rng.standard_exponential(rows.shape)
+        if num_samples < categories:  # only the k smallest keys need sorting
+            indices = np.argpartition(keys, num_samples - 1, axis=1)[:, :num_samples]
+            order = np.argsort(np.take_along_axis(keys, indices, 1), axis=1, kind="stable")
+            indices = np.take_along_axis(indices, order, 1)
+        else:
+            indices = np.argsort(keys, axis=1, kind="stable")
+    return _new(indices.reshape(weights.shape[:-1] + (num_samples,)).astype(np.int64), False)
+
+
+def _inverse_cdf(probabilities: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """For each row, the category each uniform number falls in: one searchsorted over all rows,
+    each row's CDF shifted by its row number so that the rows stay apart."""
+    rows, categories = probabilities.shape
+    offsets = np.arange(rows, dtype=np.float64)[:, None]
+    cdf = np.cumsum(probabilities, axis=1)
+    found = np.searchsorted((cdf + offsets).ravel(), (uniform + offsets).ravel(), side="right")
+    found = found.reshape(uniform.shape) - np.arange(rows)[:, None] * categories
+    # a draw past a CDF that rounds below 1 belongs to the row's last category of weight > 0
+    last = categories - 1 - np.argmax(probabilities[:, ::-1] > 0, axis=1)
+    return np.minimum(found, last[:, None])
+
+
+tensor_method(bernoulli)
+tensor_method(multinomial)
+
+
+def _bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
+    """``x.bernoulli_(p)``: every element becomes 1 with probability ``p`` (a number, or a
+    tensor of probabilities that broadcasts to ``x``), else 0; ``x`` keeps its dtype."""
+    if isinstance(p, Tensor):
+        probability = p._data
+        if not bool(((probability >= 0) & (probability <= 1)).all()):
+            raise RuntimeError("bernoulli_: every probability in p must be in [0, 1]")
+    else:
+        probability = _number("bernoulli_", "p", p)
+        if not 0 <= probability <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={probability}")
+    draws = _rng(generator).random(self._data.shape) < probability
+    return self._assign("bernoulli_", draws.astype(self._data.dtype))
+
+
+def _random_(self: Tensor, *bounds, generator=None) -> Tensor:
+    """``x.random_()``, ``x.random_(to)``, ``x.random_(from, to)``: integers from ``from``
+    (default 0) to ``to`` exclusive; without ``to``, up to the largest integer the dtype holds
+    exactly (2**24 for float32, as torch)."""
+    if len(bounds) > 2:
+        raise TypeError(f"random_() takes at most 2 positional arguments ({len(bounds)} given)")
+    low, high = bounds if len(bounds) == 2 else (0, *bounds, None)[:2]
+    dtype = self._data.dtype
+    if high is None:
+        high = _RANDOM_TOP.get(dtype.str[1:]) or (int(np.iinfo(dtype).max) + 1
+                                                  if dtype.kind in "iu" else 2)
+    low, high = _integer("random_", "from", low), _integer("random_", "to", high)
+    if low >= high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+    _check_randint_bounds(low, high, dtype, "random_")
+    draws = _rng(generator).integers(low, high, self._data.shape)
+    return self._assign("random_", draws.astype(dtype))
+
+
+# random_() without 'to' draws up to 2**digits, the integers a float dtype holds exactly
+_RANDOM_TOP = {"f2": 2**11 + 1, "f4": 2**24 + 1, "f8": 2**53 + 1}
+
+Tensor.bernoulli_ = _bernoulli_
+Tensor.random_ = _random_
 
 
 # ---------------------------------------------------------------------- printing
@@ -574,5 +835,6 @@ __all__ = [
     name
     for name in dir()
     if not name.startswith("_")
-    and name not in ("annotations", "builtins", "math", "np", "Size", "Tensor")
+    and name not in ("annotations", "builtins", "math", "np", "Size", "Tensor", "tensor_method",
+                     "where", "with_out")
 ]

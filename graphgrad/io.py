@@ -1,4 +1,5 @@
-"""Saving and loading tensors, and dicts, lists and tuples of them: :func:`save` and :func:`load`.
+"""Saving and loading tensors, NumPy arrays and Python values, in dicts, lists and tuples:
+:func:`save` and :func:`load`.
 
 Files are safetensors (https://huggingface.co/docs/safetensors), so a model saved here loads in
 PyTorch without graphgrad, and loading never runs code::
@@ -26,6 +27,7 @@ where ``v`` is one of:
     {"tuple": [v, ...]}                      a tuple
     {"dict": [[key, v], ...]}                a dict, in order; keys are str, int or bool
     {"tensor": "<name>"}                     the tensor stored under that name
+    {"ndarray": "<name>"}                    a NumPy array, stored as a tensor is
     {"float": "nan" | "inf" | "-inf"}        a float that JSON cannot spell
 
 A safetensors file without that entry (written by another tool) loads as a dict name -> tensor.
@@ -65,8 +67,10 @@ _warned_suffix = False  # save warns about such a name once per process
 
 
 def save(obj, f) -> None:
-    """Save ``obj`` (a tensor, or dicts, lists and tuples of tensors, str, int, float, bool and
-    None) to ``f``, a path or a binary file object, in the safetensors format.
+    """Save ``obj`` (a tensor, a NumPy array, str, int, float, bool, None, or dicts, lists and
+    tuples of them) to ``f``, a path or a binary file object, in the safetensors format. As
+    with torch.save, a NumPy array loads as a NumPy array; a NumPy number loads as the Python
+    number it equals.
 
     The file is safetensors, not a pickle, so ``torch.load`` cannot read it (it fails with an
     unpickling error). In PyTorch, read it with ``safetensors.torch.load_file(path)`` (``pip
@@ -90,7 +94,8 @@ def save(obj, f) -> None:
     >>> save({"fn": print}, path)
     Traceback (most recent call last):
     TypeError: graphgrad.save cannot store a builtins.builtin_function_or_method at obj['fn']: \
-it stores tensors, and dicts, lists and tuples of them, with str, int, float, bool and None
+it stores tensors and NumPy arrays, and dicts, lists and tuples of them, with str, int, float, \
+bool and None
     >>> folder.cleanup()
     """
     arrays: dict = {}
@@ -153,7 +158,14 @@ def _encode(obj, where: tuple, arrays: dict, open_ids: set):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else {"float": repr(float(obj))}
     if isinstance(obj, Tensor):
-        return {"tensor": _add_array(obj, where, arrays)}
+        return {"tensor": _add_array(obj.detach().numpy(), where, arrays)}
+    if type(obj) in (np.ndarray, np.memmap):  # not subclasses: a masked array would lose its mask
+        if obj.dtype.newbyteorder("<").str not in _CODES:
+            raise TypeError(
+                f"graphgrad.save cannot store a numpy.ndarray of dtype {obj.dtype} at "
+                f"{_path(where)}: arrays of dtypes {', '.join(_dtype_names())} are stored"
+            )
+        return {"ndarray": _add_array(obj, where, arrays)}
     if isinstance(obj, (dict, list, tuple)):
         if id(obj) in open_ids:  # else a RecursionError far from the cause
             raise ValueError(f"graphgrad.save: {_path(where)} contains itself")
@@ -162,9 +174,14 @@ def _encode(obj, where: tuple, arrays: dict, open_ids: set):
         open_ids.discard(id(obj))
         return encoded
     raise TypeError(
-        f"graphgrad.save cannot store a {_type_name(obj)} at {_path(where)}: it stores tensors, "
-        f"and dicts, lists and tuples of them, with str, int, float, bool and None"
+        f"graphgrad.save cannot store a {_type_name(obj)} at {_path(where)}: it stores tensors "
+        f"and NumPy arrays, and dicts, lists and tuples of them, with str, int, float, bool and "
+        f"None"
     )
+
+
+def _dtype_names() -> list:
+    return [str(np.dtype(d.str.lstrip("<"))) if d.kind != "b" else "bool" for d in _DTYPES.values()]
 
 
 def _encode_container(obj, where: tuple, arrays: dict, open_ids: set):
@@ -187,13 +204,12 @@ def _check_key(key, where: tuple) -> None:
         )
 
 
-def _add_array(t: Tensor, where: tuple, arrays: dict) -> str:
+def _add_array(data: np.ndarray, where: tuple, arrays: dict) -> str:
     name = ".".join(map(str, where)) or "tensor"
     unique, n = name, 0
     while unique in arrays or unique == "__metadata__":
         n += 1
         unique = f"{name}#{n}"
-    data = t.detach().numpy()
     # A view (transposed, sliced, flipped) is written as its elements in C order.
     arrays[unique] = np.asarray(data, dtype=data.dtype.newbyteorder("<"), order="C")
     return unique
@@ -396,6 +412,8 @@ def _decode(value, tensors: dict):
         ((tag, body),) = value.items()
         if tag == "tensor" and isinstance(body, str) and body in tensors:
             return tensors[body]
+        if tag == "ndarray" and isinstance(body, str) and body in tensors:
+            return tensors[body].numpy()
         if tag == "float" and body in ("nan", "inf", "-inf"):
             return float(body)
         if tag == "tuple" and isinstance(body, list):

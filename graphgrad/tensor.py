@@ -354,13 +354,17 @@ class Tensor:
     __array_ufunc__ = None  # NumPy defers to our reflected operators: array + tensor is a tensor
     __array_priority__ = 1000
 
-    def __init__(self, data=None, *, requires_grad: bool = False) -> None:
-        """``Tensor(data)``: like torch's legacy constructor, always of the default float dtype
-        (``graphgrad.tensor(data)`` infers the dtype instead)."""
-        from .creation import _to_array  # creation builds on Tensor; import at call time
+    def __init__(self, *args, requires_grad: bool = False, device=None) -> None:
+        """torch's legacy constructor: ``Tensor(2, 3)`` (or a Size) is a float32 tensor of that
+        shape, zero-filled (graphgrad never hands out uninitialised memory); ``Tensor(data)`` a
+        float32 copy of the data; ``Tensor(other)`` shares ``other``'s memory and dtype;
+        ``Tensor()`` is empty. ``graphgrad.tensor(data)`` infers the dtype instead.
 
-        data = () if data is None else data
-        self._data = np.array(_to_array(data, _dtype.float32), copy=True)
+        >>> import graphgrad as gg
+        >>> gg.Tensor(2, 3).shape, gg.Tensor([1, 2]).dtype, gg.Tensor().shape
+        (graphgrad.Size([2, 3]), graphgrad.float32, graphgrad.Size([0]))
+        """
+        self._data = _legacy_array("Tensor", None, args, device)
         self._requires_grad = False
         self._grad = None
         self.grad_fn = None
@@ -594,10 +598,13 @@ class Tensor:
             return self
         return apply(_OPS["cast"], (self,), (target,))
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking: bool = False):
+        """The legacy type name (``'graphgrad.FloatTensor'``, where torch says
+        ``'torch.FloatTensor'``), or a copy converted to ``dtype``: a dtype, a legacy type
+        (``graphgrad.LongTensor``) or its name (``'torch.LongTensor'`` too)."""
         if dtype is None:
-            return f"graphgrad.{self.dtype.name.title()}Tensor"
-        return self.to(dtype)
+            return "graphgrad." + _LEGACY_NAMES[self._data.dtype]
+        return self.to(_legacy_dtype(dtype))
 
     def float(self) -> Tensor:
         return self.to(_dtype.float32)
@@ -2072,3 +2079,108 @@ def write_out(name: str, result: np.ndarray, out: Tensor) -> None:
         out._data = np.empty(result.shape, target)
     np.copyto(out._data, result, casting="unsafe")
     _mark_modified(out)
+
+
+# ---------------------------------------------------------------------- legacy tensor types
+# torch's pre-0.4 names: FloatTensor(2, 3), LongTensor([1, 2]), isinstance(x, FloatTensor),
+# x.type() == 'torch.FloatTensor'. Each is a class whose instances are plain Tensors: isinstance
+# asks the tensor's dtype, as torch's legacy types do.
+
+_LEGACY_NAMES = {
+    np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+    np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+    np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+    np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+    np.dtype(np.bool_): "BoolTensor",
+}
+
+
+def _legacy_array(name: str, dtype, args: tuple, device) -> np.ndarray:
+    """The array a legacy constructor makes of ``args`` (sizes, data or one tensor); ``dtype``
+    None is ``Tensor``'s: float32, but a tensor keeps its own."""
+    from .creation import _check_device, _to_array  # creation builds on Tensor
+
+    _check_device(device)
+    target = np.dtype(np.float32) if dtype is None else dtype
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        other = args[0]._data
+        if dtype is not None and other.dtype != dtype:
+            raise TypeError(f"{name}(): expected a tensor of dtype "
+                            f"{_dtype.from_numpy_dtype(dtype)}, got one of "
+                            f"{_dtype.from_numpy_dtype(other.dtype)} (use .to(dtype))")
+        return other
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+    if all(_is_int(n) for n in sizes):
+        shape = tuple(builtins.int(n) for n in sizes)
+        if any(n < 0 for n in shape):
+            negative = next(n for n in shape if n < 0)
+            raise RuntimeError(f"Trying to create tensor with negative dimension {negative}: "
+                               f"{list(shape)}")
+        return np.zeros(shape if shape or args else (0,), target)
+    if len(args) != 1:
+        raise TypeError(f"{name}(): takes sizes (ints) or one sequence of data, got "
+                        f"({', '.join(type(a).__name__ for a in args)})")
+    data = args[0]
+    if not isinstance(data, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name}(): data must be a sequence (got {type(data).__name__})")
+    return np.array(_to_array(data, _dtype.from_numpy_dtype(target)), copy=True)
+
+
+def _legacy_dtype(dtype):
+    """The dtype a ``type(...)`` argument names: a dtype, a legacy type or its name."""
+    if isinstance(dtype, _LegacyType):
+        return _dtype.from_numpy_dtype(dtype.np_dtype)
+    if isinstance(dtype, str):
+        module, _, legacy = dtype.rpartition(".")
+        if module.endswith(".cuda"):
+            raise RuntimeError(f"type: graphgrad runs on the CPU only; {dtype!r} is a CUDA type")
+        by_name = {v: k for k, v in _LEGACY_NAMES.items()}
+        if module not in ("torch", "graphgrad") or legacy not in by_name:
+            raise ValueError(f"invalid type: {dtype!r}")
+        return _dtype.from_numpy_dtype(by_name[legacy])
+    return dtype
+
+
+class _LegacyType(type):
+    """The metaclass of the legacy types: ``isinstance(x, FloatTensor)`` is true for float32
+    tensors, and calling the type builds a Tensor."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.np_dtype
+
+    def __call__(cls, *args, device=None) -> Tensor:
+        return _new(_legacy_array(cls.__name__, cls.np_dtype, args, device), False)
+
+    def __repr__(cls) -> str:
+        return f"<class 'graphgrad.{cls.__name__}'>"
+
+    @property
+    def dtype(cls):
+        return _dtype.from_numpy_dtype(cls.np_dtype)
+
+
+def _legacy_type(np_dtype) -> _LegacyType:
+    name = _LEGACY_NAMES[np.dtype(np_dtype)]
+    doc = (f"``{name}(*sizes)`` or ``{name}(data)``: torch's legacy constructor of "
+           f"{_dtype.from_numpy_dtype(np.dtype(np_dtype))} tensors.")
+    return _LegacyType(name, (), {"np_dtype": np.dtype(np_dtype), "__doc__": doc,
+                                  "__module__": "graphgrad"})
+
+
+def _new_of_own_dtype(self, *args, device=None) -> Tensor:
+    """``x.new(2, 3)``, ``x.new(data)``, ``x.new(tensor)``: the legacy constructor of ``x``'s
+    dtype, as ``torch.Tensor.new``."""
+    return _new(_legacy_array("new", self._data.dtype, args, device), False)
+
+
+Tensor.new = _new_of_own_dtype
+
+FloatTensor = _legacy_type(np.float32)
+DoubleTensor = _legacy_type(np.float64)
+HalfTensor = _legacy_type(np.float16)
+LongTensor = _legacy_type(np.int64)
+IntTensor = _legacy_type(np.int32)
+ShortTensor = _legacy_type(np.int16)
+CharTensor = _legacy_type(np.int8)
+ByteTensor = _legacy_type(np.uint8)
+BoolTensor = _legacy_type(np.bool_)

@@ -340,7 +340,6 @@ def test_plain_safetensors_files_load_as_a_dict() -> None:
         ([np.array([None, 1], dtype=object)], r"obj\[0\]", "numpy.ndarray"),
         ((1, object()), r"obj\[1\]", "builtins.object"),
         ({"m": {3: lambda: 0}}, r"obj\['m'\]\[3\]", "function"),
-        (np.ones(3), "obj:", "numpy.ndarray"),
         ({"c": 1j}, r"obj\['c'\]", "complex"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _tensor_ns, engine
@@ -23,6 +25,7 @@ __all__ = [
     "set_grad_enabled",
     "inference_mode",
     "is_grad_enabled",
+    "Variable",
 ]
 
 
@@ -74,3 +77,33 @@ def grad(
                 continue
         result.append(g if isinstance(g, Tensor) else _tensor_ns.wrap(np.array(g)))
     return tuple(result)
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor)  # every tensor is a Variable, as in torch
+
+
+class Variable(metaclass=_VariableMeta):
+    """torch's deprecated wrapper (torch.autograd.Variable): ``Variable(t, requires_grad)`` is
+    a new leaf tensor sharing ``t``'s memory, out of any graph; ``Variable()`` is empty.
+
+    >>> import graphgrad as gg
+    >>> from graphgrad.autograd import Variable
+    >>> v = Variable(gg.ones(2), requires_grad=True)
+    >>> type(v).__name__, v.requires_grad, v.is_leaf, isinstance(v, Variable)
+    ('Tensor', True, True, True)
+    """
+
+    def __new__(cls, data=None, requires_grad: bool = False, volatile: bool = False) -> Tensor:
+        if volatile:
+            warnings.warn("volatile was removed and now has no effect. Use `with "
+                          "graphgrad.no_grad():` instead.", UserWarning, stacklevel=2)
+        if data is None:
+            data = Tensor()
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        tensor = data.detach()
+        if requires_grad:
+            tensor.requires_grad_(True)
+        return tensor

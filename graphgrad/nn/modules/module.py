@@ -47,6 +47,10 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        # the ids of the hooks registered with_kwargs, or always_call, as torch keeps them
+        object.__setattr__(self, "_forward_hooks_with_kwargs", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_always_called", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
@@ -56,21 +60,53 @@ class Module:
     def __call__(self, *args, **kwargs):
         if _state.state.capture is not None:  # compile re-records when .training changes
             _state.note("module", self)
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output) if _state.state.capture is None else \
-                _state.forward_hook(hook, self, args, output)
+        if self._forward_pre_hooks:
+            args, kwargs = self._call_pre_hooks(args, kwargs)
+        if not self._forward_hooks:
+            return self.forward(*args, **kwargs)
+        try:
+            output = self.forward(*args, **kwargs)
+        except Exception:
+            for key, hook in list(self._forward_hooks.items()):  # torch's always_call
+                if key in self._forward_hooks_always_called:
+                    self._call_hook(key, hook, args, kwargs, None)
+            raise
+        for key, hook in list(self._forward_hooks.items()):
+            result = self._call_hook(key, hook, args, kwargs, output)
             if result is not None:
                 output = result
         return output
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(module, args, output)`` after each forward; a non-None result replaces
-        the output.
+    def _call_pre_hooks(self, args: tuple, kwargs: dict) -> tuple:
+        for key, hook in list(self._forward_pre_hooks.items()):
+            if key in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        return args, kwargs
+
+    def _call_hook(self, key, hook, args: tuple, kwargs: dict, output):
+        if key in self._forward_hooks_with_kwargs:
+            hook = _WithKwargs(hook, kwargs)
+        if _state.state.capture is None:
+            return hook(self, args, output)
+        return _state.forward_hook(hook, self, args, output)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` (with ``with_kwargs``: ``hook(module, args,
+        kwargs, output)``) after each forward; a non-None result replaces the output.
+        ``prepend`` runs it before the hooks already registered; ``always_call`` also when
+        forward raises (then with output None).
 
         >>> import graphgrad as gg
         >>> seen = []
@@ -79,11 +115,28 @@ class Module:
         >>> _ = m(gg.zeros(2, 3)); h.remove(); seen
         [graphgrad.Size([2, 3])]
         """
-        return RemovableHandle(self._forward_hooks, hook)
+        handle = RemovableHandle(self._forward_hooks, hook)
+        _note_options(handle, self._forward_hooks, prepend, (
+            (with_kwargs, self._forward_hooks_with_kwargs),
+            (always_call, self._forward_hooks_always_called)))
+        return handle
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(module, args)`` before each forward; a non-None result replaces args."""
-        return RemovableHandle(self._forward_pre_hooks, hook)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces args (a
+        non-tuple becomes the only argument). With ``with_kwargs``: ``hook(module, args,
+        kwargs)``, which may return ``(args, kwargs)``.
+
+        >>> import graphgrad as gg
+        >>> m = gg.nn.Identity()
+        >>> h = m.register_forward_pre_hook(lambda mod, args: args[0] * 2)
+        >>> m(gg.ones(2)).tolist()
+        [2.0, 2.0]
+        """
+        handle = RemovableHandle(self._forward_pre_hooks, hook)
+        _note_options(handle, self._forward_pre_hooks, prepend,
+                      ((with_kwargs, self._forward_pre_hooks_with_kwargs),))
+        return handle
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -449,7 +502,14 @@ class Module:
         return self.to(_dtype.float64)
 
     def cpu(self) -> Module:
+        """The module itself: its tensors are on the CPU, the only device graphgrad has."""
         return self
+
+    def cuda(self, device=None) -> Module:
+        """Refused as ``module.to("cuda")`` is: graphgrad has no GPU."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        return self.to("cuda" if device is None else device)
 
     # ------------------------------------------------------------------ printing
     def _get_name(self) -> str:
@@ -477,6 +537,25 @@ class Module:
         names = list(super().__dir__())
         names += list(self._parameters) + list(self._buffers) + list(self._modules)
         return sorted(set(names))
+
+
+class _WithKwargs:
+    """A with_kwargs forward hook seen as a plain one: ``(module, args, output)``."""
+
+    def __init__(self, hook, kwargs: dict) -> None:
+        self.hook, self.kwargs = hook, kwargs
+
+    def __call__(self, module, args, output):
+        return self.hook(module, args, self.kwargs, output)
+
+
+def _note_options(handle: RemovableHandle, hooks: OrderedDict, prepend: bool, flags) -> None:
+    """Move a new hook first if ``prepend``; note its id where each true flag keeps them."""
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    for flag, ids in flags:
+        if flag:
+            ids[handle.id] = True
 
 
 def _addindent(text: str, spaces: int) -> str:
