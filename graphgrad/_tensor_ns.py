@@ -162,6 +162,53 @@ def reverse(x, axis):
 
 # ---------------------------------------------------------------------- for ops/decomp.py
 
+def einsum(subscripts, *operands):
+    return apply(OPS["einsum"], operands, (subscripts,))
+
+
+def solve(a, b):
+    return apply(OPS["linalg_solve"], (a, b), (False,))
+
+
+def primitive(name, inputs, params):
+    return apply(OPS[name], inputs, params)
+
+
+def narrow(x, axis, start, stop):
+    return _slice(x, (slice(None),) * axis + (slice(start, stop),))
+
+
+def concat_last(parts):
+    return apply(OPS["cat"], tuple(parts), (parts[0].ndim - 1,))
+
+
+def embed_last(x, start, total):
+    batch, width, dtype = tuple(x.shape[:-1]), x.shape[-1], x._data.dtype
+    before = wrap(np.zeros(batch + (start,), dtype))
+    after = wrap(np.zeros(batch + (total - start - width,), dtype))
+    return apply(OPS["cat"], (before, x, after), (x.ndim - 1,))
+
+
+def eye_like(x, n):
+    return wrap(np.eye(n, dtype=x._data.dtype))
+
+
+def ones_vector(x, n):
+    return wrap(np.ones(n, dtype=x._data.dtype))
+
+
+def tril_mask(x, offset):
+    return wrap(np.tri(*x.shape[-2:], offset, dtype=x._data.dtype))
+
+
+def is_zero(x) -> bool:
+    return not x._data.any()
+
+
+def any_zero(x) -> bool:
+    return bool((x._data == 0).any())
+
+
 # ---------------------------------------------------------------------- for ops/conv.py
 
 # ---------------------------------------------------------------------- for ops/recurrent.py

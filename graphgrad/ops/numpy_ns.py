@@ -106,6 +106,56 @@ def reverse(x, axis):
 
 # ---------------------------------------------------------------------- for ops/decomp.py
 
+def einsum(subscripts, *operands):
+    return OPS["einsum"].forward(*operands, subscripts)
+
+
+def solve(a, b):
+    """``a^-1 b`` for a batch of matrices ``b``."""
+    return np.linalg.solve(a, b)
+
+
+def primitive(name, inputs, params):
+    """Primitive ``name``'s forward (the tensor side records it)."""
+    return OPS[name].forward(*inputs, *params)
+
+
+def narrow(x, axis, start, stop):
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def concat_last(parts):
+    return np.concatenate(parts, axis=-1)
+
+
+def embed_last(x, start, total):
+    """Zeros of x's shape but ``total`` long in the last axis, with ``x`` from ``start``."""
+    out = np.zeros(x.shape[:-1] + (total,), dtype=x.dtype)
+    out[..., start : start + x.shape[-1]] = x
+    return out
+
+
+def eye_like(x, n):
+    return np.eye(n, dtype=x.dtype)
+
+
+def ones_vector(x, n):
+    return np.ones(n, dtype=x.dtype)
+
+
+def tril_mask(x, offset):
+    """Ones on and below diagonal ``offset`` of x's last two dimensions, zeros above."""
+    return np.tri(*x.shape[-2:], offset, dtype=x.dtype)
+
+
+def is_zero(x) -> bool:
+    return not x.any()
+
+
+def any_zero(x) -> bool:
+    return bool((x == 0).any())
+
+
 # ---------------------------------------------------------------------- for ops/conv.py
 
 # ---------------------------------------------------------------------- for ops/recurrent.py
