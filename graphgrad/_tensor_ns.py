@@ -211,4 +211,23 @@ def any_zero(x) -> bool:
 
 # ---------------------------------------------------------------------- for ops/conv.py
 
+
+def conv(x, w, b, stride, lo, dilation, groups, out_shape):
+    return apply(OPS["conv"], (x, w, b), (stride, lo, dilation, groups, out_shape))
+
+
+def conv_transpose(y, w, b, stride, lo, dilation, groups, out_shape):
+    return apply(OPS["conv_transpose"], (y, w, b), (stride, lo, dilation, groups, out_shape))
+
+
+def conv_weight(x, y, stride, lo, dilation, groups, kernel):
+    return apply(OPS["conv_weight"], (x, y), (stride, lo, dilation, groups, kernel))
+
+
+def max_pool_backward(g, indices, shape):
+    flat_shape = (shape[0], shape[1], int(np.prod(shape[2:])))
+    rows = indices._data.reshape(flat_shape[:2] + (-1,))
+    values = reshape(g, flat_shape[:2] + (rows.shape[2],))
+    return reshape(apply(OPS["scatter_add"], (values,), (flat_shape, 2, rows)), shape)
+
 # ---------------------------------------------------------------------- for ops/recurrent.py

@@ -1020,6 +1020,499 @@ def kl_div(
 
 # ---------------------------------------------------------------------- convolution and pooling
 
+_SCALAR_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long",
+                 "int32": "Int", "bfloat16": "BFloat16"}  # fmt: skip
+
+
+def _spatial(value, d: int, name: str, fn: str) -> tuple:
+    """torch's int-or-sequence argument as ``d`` ints (a single value stands for all)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * d
+    values = tuple(int(v) for v in value)
+    if len(values) == 1:
+        return values * d
+    if len(values) != d:
+        if fn.startswith("conv"):
+            raise RuntimeError(
+                f"expected {name} to be a single integer value or a list of {d} values to match "
+                f"the convolution dimensions, but got {name}={list(values)}"
+            )
+        raise RuntimeError(f"{fn}: {name} must either be a single int, or a tuple of {d} ints")
+    return values
+
+
+def _batched(input, d: int, fn: str, message: str | None = None):  # noqa: A002
+    """``input`` with a batch dimension (added to an unbatched one), and whether it was added."""
+    _check_tensor(fn, "input", input)
+    if input.ndim not in (d + 1, d + 2):
+        raise RuntimeError(message or (
+            f"Expected {d + 1}D (unbatched) or {d + 2}D (batched) input to {fn}, but got input "
+            f"of size: {list(input.shape)}"))  # fmt: skip
+    if input.ndim == d + 1:
+        return input.unsqueeze(0), True
+    return input, False
+
+
+def _unbatched(out: Tensor, unbatched: bool) -> Tensor:
+    return out.squeeze(0) if unbatched else out
+
+
+def _check_conv(fn: str, x: Tensor, weight, bias, groups: int, transposed: bool) -> None:
+    """torch's checks of a convolution's operands, with torch's messages."""
+    _check_tensor(fn, "weight", weight)
+    d = x.ndim - 2
+    size = list(weight.shape)
+    if weight.ndim != d + 2:
+        raise RuntimeError(f"{fn}: expected weight to be {d + 2}-dimensional, but got weight of "
+                           f"size {size}")  # fmt: skip
+    if x.dtype != weight.dtype:
+        names = (_SCALAR_NAMES.get(t.name, t.name) for t in (x.dtype, weight.dtype))
+        raise RuntimeError("expected scalar type {} but found {}".format(*names))
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"Input type ({_SCALAR_NAMES.get(x.dtype.name, '').lower()}) and bias "
+                           f"type ({_SCALAR_NAMES.get(bias.dtype.name, '').lower()}) should be "
+                           f"the same")  # fmt: skip
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if not transposed and size[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{size}] instead")  # fmt: skip
+    channels = size[0] if transposed else size[1] * groups
+    if x.shape[1] != channels:
+        given = "transposed=1" if transposed else f"groups={groups}"
+        raise RuntimeError(f"Given {given}, weight of size {size}, expected input"
+                           f"{list(x.shape)} to have {channels} channels, but got {x.shape[1]} "
+                           f"channels instead")  # fmt: skip
+    out_channels = size[1] * groups if transposed else size[0]
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"Given weight of size {size}, expected bias to be 1-dimensional with "
+                           f"{out_channels} elements, but got bias of size {list(bias.shape)} "
+                           f"instead")  # fmt: skip
+
+
+def _conv_steps(fn: str, d: int, stride, dilation) -> tuple:
+    stride, dilation = _spatial(stride, d, "stride", fn), _spatial(dilation, d, "dilation", fn)
+    if min(stride) <= 0:
+        raise RuntimeError("non-positive stride is not supported")
+    if min(dilation) <= 0:
+        raise RuntimeError("dilation should be greater than zero")
+    return stride, dilation
+
+
+def _conv_padding(fn: str, padding, kernel, stride, dilation) -> tuple:
+    """The padding in front of and behind each spatial dimension: torch's 'same' pads an even
+    kernel's odd total one more behind."""
+    d = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * d, (0,) * d
+        if padding != "same":
+            raise RuntimeError(f"Invalid padding string: {padding!r}")
+        if max(stride) != 1:
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        total = tuple(r * (k - 1) for r, k in zip(dilation, kernel))
+        front = tuple(t // 2 for t in total)
+        return front, tuple(t - f for t, f in zip(total, front))
+    padding = _spatial(padding, d, "padding", fn)
+    if min(padding) < 0:
+        raise RuntimeError("negative padding is not supported")
+    return padding, padding
+
+
+def _convnd(d, fn, input, weight, bias, stride, padding, dilation, groups) -> Tensor:  # noqa: A002
+    x, unbatched = _batched(input, d, fn)
+    _check_conv(fn, x, weight, bias, groups, transposed=False)
+    stride, dilation = _conv_steps(fn, d, stride, dilation)
+    kernel = tuple(weight.shape[2:])
+    front, back = _conv_padding(fn, padding, kernel, stride, dilation)
+    padded = [s + f + b for s, f, b in zip(x.shape[2:], front, back)]
+    extent = [r * (k - 1) + 1 for r, k in zip(dilation, kernel)]
+    if any(p < e for p, e in zip(padded, extent)):
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, extent))}). Kernel size can't be greater than "
+            f"actual input size"
+        )
+    out_shape = tuple((p - e) // s + 1 for p, e, s in zip(padded, extent, stride))
+    out = apply(OPS["conv"], (x, weight, bias), (stride, front, dilation, groups, out_shape))
+    return _unbatched(out, unbatched)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:  # noqa: A002
+    """1-D convolution (torch's cross-correlation) of (N, C, L) or (C, L) ``input`` with
+    ``weight`` (out_channels, C/groups, k); ``padding`` an int, a tuple, 'valid' or 'same'.
+
+    >>> import graphgrad as gg
+    >>> conv1d(gg.tensor([[[1.0, 2.0, 3.0]]]), gg.tensor([[[1.0, -1.0]]])).tolist()
+    [[[-1.0, -1.0]]]
+    """
+    return _convnd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:  # noqa: A002
+    """2-D convolution of (N, C, H, W) or (C, H, W) ``input`` with ``weight``
+    (out_channels, C/groups, kH, kW), by im2col and one matmul.
+
+    >>> import graphgrad as gg
+    >>> conv2d(gg.ones(1, 1, 3, 3), gg.ones(2, 1, 2, 2), padding="same").shape
+    graphgrad.Size([1, 2, 3, 3])
+    """
+    return _convnd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transposend(d, fn, input, weight, bias, stride, padding, output_padding, groups,  # noqa: A002
+                      dilation) -> Tensor:  # fmt: skip
+    x, unbatched = _batched(input, d, fn)
+    _check_conv(fn, x, weight, bias, groups, transposed=True)
+    stride, dilation = _conv_steps(fn, d, stride, dilation)
+    padding = _spatial(padding, d, "padding", fn)
+    extra = _spatial(output_padding, d, "output_padding", fn)
+    if min(padding) < 0:
+        raise RuntimeError("negative padding is not supported")
+    if any(e >= s and e >= r for e, s, r in zip(extra, stride, dilation)):
+        names = ("height", "width")[-d:] if d <= 2 else [str(i) for i in range(d)]
+        described = " ".join(
+            f"{what}_{name}: {value}"
+            for what, values in (("output_padding", extra), ("stride", stride),
+                                 ("dilation", dilation))
+            for name, value in zip(names, values)
+        )  # fmt: skip
+        raise RuntimeError(
+            f"output padding must be smaller than either stride or dilation, but got {described}"
+        )
+    kernel = tuple(weight.shape[2:])
+    out_shape = tuple(
+        (n - 1) * s - 2 * p + r * (k - 1) + e + 1
+        for n, s, p, r, k, e in zip(x.shape[2:], stride, padding, dilation, kernel, extra)
+    )
+    if min(out_shape) <= 0:
+        raise RuntimeError(
+            f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
+            f"output size per channel: ({' x '.join(map(str, out_shape))}). Output size is too "
+            f"small"
+        )
+    params = (stride, padding, dilation, groups, out_shape)
+    return _unbatched(apply(OPS["conv_transpose"], (x, weight, bias), params), unbatched)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
+                     dilation=1) -> Tensor:  # fmt: skip
+    """The transpose of conv1d (its gradient in the input), ``weight`` (in_channels,
+    out_channels/groups, k).
+
+    >>> import graphgrad as gg
+    >>> conv_transpose1d(gg.tensor([[[1.0, 2.0]]]), gg.tensor([[[1.0, 1.0]]])).tolist()
+    [[[1.0, 3.0, 2.0]]]
+    """
+    return _conv_transposend(1, "conv_transpose1d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)  # fmt: skip
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
+                     dilation=1) -> Tensor:  # fmt: skip
+    """The transpose of conv2d, ``weight`` (in_channels, out_channels/groups, kH, kW); the
+    output is (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1 high.
+
+    >>> import graphgrad as gg
+    >>> conv_transpose2d(gg.ones(1, 1, 2, 2), gg.ones(1, 1, 2, 2), stride=2).shape
+    graphgrad.Size([1, 1, 4, 4])
+    """
+    return _conv_transposend(2, "conv_transpose2d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)  # fmt: skip
+
+
+def _pool_size(size: int, k: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling_output_shape: a last window must start inside the input or its front
+    padding."""
+    span = size + 2 * pad - dilation * (k - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_geometry(fn, x, kernel_size, stride, padding, dilation, ceil_mode) -> tuple:
+    """kernel, stride, padding, dilation and the output's spatial shape, checked as torch."""
+    d = x.ndim - 2
+    kernel = _spatial(kernel_size, d, "kernel_size", fn)
+    stride = kernel if stride is None or stride == [] else _spatial(stride, d, "stride", fn)
+    padding = _spatial(padding, d, "padding", fn)
+    dilation = _spatial(dilation, d, "dilation", fn)
+    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+        if min(values) <= 0:
+            raise RuntimeError(f"{fn}: {name} must be greater than zero, but got {values}")
+    for p, k, r in zip(padding, kernel, dilation):
+        if not 0 <= p <= (r * (k - 1) + 1) // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
+                               f"pad={p}, kernel_size={k} and dilation={r}")  # fmt: skip
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        sizes = ", ".join([f"pad{n} = {p}" for n, p in zip("HW"[-d:][::-1], padding[::-1])]
+                          + [f"k{n} = {k}" for n, k in zip("HW"[-d:][::-1], kernel[::-1])])
+        raise RuntimeError(f"pad should be smaller than or equal to half of kernel size, but got "
+                           f"{sizes}")  # fmt: skip
+    out_shape = tuple(_pool_size(*args, ceil_mode)
+                      for args in zip(x.shape[2:], kernel, padding, stride, dilation))  # fmt: skip
+    if min(out_shape) <= 0:
+        given = "x".join(map(str, x.shape[1:]))
+        calculated = "x".join(map(str, (x.shape[1],) + out_shape))
+        raise RuntimeError(f"Given input size: ({given}). Calculated output size: ({calculated})."
+                           f" Output size is too small")  # fmt: skip
+    return kernel, stride, padding, dilation, out_shape
+
+
+def _windows_inside(sizes, kernel, stride, padding, dilation, out_shape) -> np.ndarray:
+    """Whether each pooling window holds at least one input element (by shapes alone)."""
+    inside = np.ones((), bool)
+    for size, k, s, p, r, n in zip(sizes, kernel, stride, padding, dilation, out_shape):
+        taps = (np.arange(n) * s - p)[:, None] + np.arange(k) * r
+        inside = np.multiply.outer(inside, ((taps >= 0) & (taps < size)).any(1))
+    return inside
+
+
+def _max_poolnd(d, fn, input, kernel_size, stride, padding, dilation, ceil_mode,  # noqa: A002
+                return_indices):  # fmt: skip
+    message = f"non-empty {d + 1}D or {d + 2}D (batch mode) tensor expected for input"
+    x, unbatched = _batched(input, d, fn, message)
+    if x.numel() == 0:
+        raise RuntimeError(message)
+    geometry = _pool_geometry(fn, x, kernel_size, stride, padding, dilation, ceil_mode)
+    indices = apply(OPS["max_pool_indices"], (x,), geometry)
+    out = apply(OPS["max_pool"], (x, indices))
+    inside = _windows_inside(x.shape[2:], *geometry)
+    if not inside.all():  # a dilated window can miss the input: torch's -inf, no gradient
+        out = where(wrap(inside), out, float("-inf"))
+    out = _unbatched(out, unbatched)
+    return (out, _unbatched(indices, unbatched)) if return_indices else out
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+               return_indices=False):  # fmt: skip
+    """The largest value of each window of (N, C, L) or (C, L) ``input``; ``return_indices``
+    also gives each maximum's position in its row (ties: the first, as torch).
+
+    >>> import graphgrad as gg
+    >>> max_pool1d(gg.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+    [[[3.0, 2.0]]]
+    """
+    return _max_poolnd(1, "max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                       return_indices)  # fmt: skip
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+               return_indices=False):  # fmt: skip
+    """The largest value of each window of (N, C, H, W) or (C, H, W) ``input`` (stride
+    defaults to the kernel size, padding is -inf); ``return_indices`` also gives each
+    maximum's flat position in its H x W plane.
+
+    >>> import graphgrad as gg
+    >>> max_pool2d(gg.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+    [[[[5.0, 7.0], [13.0, 15.0]]]]
+    """
+    return _max_poolnd(2, "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                       return_indices)  # fmt: skip
+
+
+def _avg_divisor(sizes, kernel, stride, padding, out_shape, count_include_pad, dtype):
+    """torch's divisor for each window: its size within the padded input, or the count of its
+    input elements; separable, so an outer product of one vector per dimension."""
+    divisor = np.ones((), dtype)
+    for size, k, s, p, n in zip(sizes, kernel, stride, padding, out_shape):
+        start = np.arange(n) * s - p
+        end = np.minimum(start + k, size + p)
+        if count_include_pad:
+            count = end - start
+        else:
+            count = np.minimum(end, size) - np.maximum(start, 0)
+        divisor = np.multiply.outer(divisor, count.astype(dtype))
+    return divisor
+
+
+def _avg_poolnd(d, fn, input, kernel_size, stride, padding, ceil_mode, count_include_pad,  # noqa: A002
+                divisor_override):  # fmt: skip
+    message = (f"{fn}: expected {d + 1}D or {d + 2}D input, got {input.ndim}D input of size "
+               f"{list(input.shape)}")  # fmt: skip
+    x, unbatched = _batched(input, d, fn, message)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    kernel, stride, padding, _, out_shape = _pool_geometry(fn, x, kernel_size, stride, padding,
+                                                           1, ceil_mode)  # fmt: skip
+    n, c, *sizes = x.shape
+    planes = x.reshape(n * c, 1, *sizes)
+    ones = wrap(np.ones((1, 1) + kernel, x._data.dtype))
+    # a window sum is a convolution of each plane with ones
+    sums = apply(OPS["conv"], (planes, ones, None), (stride, padding, (1,) * d, 1, out_shape))
+    sums = sums.reshape(n, c, *out_shape)
+    if divisor_override is not None:
+        divisor = np.asarray(divisor_override, x._data.dtype)
+    else:
+        divisor = _avg_divisor(sizes, kernel, stride, padding, out_shape, count_include_pad,
+                               x._data.dtype)  # fmt: skip
+    if x._data.dtype.kind != "f":  # torch divides integers in C++: truncating
+        return _unbatched(sums.div(wrap(divisor), rounding_mode="trunc"), unbatched)
+    return _unbatched(sums / wrap(divisor), unbatched)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
+               count_include_pad=True) -> Tensor:  # fmt: skip
+    """The mean of each window of (N, C, L) or (C, L) ``input``.
+
+    >>> import graphgrad as gg
+    >>> avg_pool1d(gg.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+    [[[2.0, 1.0]]]
+    """
+    return _avg_poolnd(1, "avg_pool1d", input, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, None)  # fmt: skip
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
+               count_include_pad=True, divisor_override=None) -> Tensor:  # fmt: skip
+    """The mean of each window of (N, C, H, W) or (C, H, W) ``input``: its sum divided by
+    ``divisor_override``, or by the window's size counting the zero padding
+    (``count_include_pad``) or not.
+
+    >>> import graphgrad as gg
+    >>> avg_pool2d(gg.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+    [[[[2.5, 4.5], [10.5, 12.5]]]]
+    """
+    return _avg_poolnd(2, "avg_pool2d", input, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override)  # fmt: skip
+
+
+def _adaptive_windows(size: int, out: int, dtype):
+    """The (out, size) 0/1 matrix of torch's adaptive windows [floor(i size / out),
+    ceil((i + 1) size / out)), and each window's length."""
+    i = np.arange(out)
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)
+    positions = np.arange(size)
+    member = (positions >= start[:, None]) & (positions < end[:, None])
+    return member.astype(dtype), (end - start).astype(dtype)
+
+
+def _adaptive_avg_poolnd(d, fn, input, output_size) -> Tensor:  # noqa: A002
+    x, unbatched = _batched(input, d, fn, f"{fn}(): Expected {d + 1}D or {d + 2}D tensor, but "
+                                          f"got {list(input.shape)}")  # fmt: skip
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * d
+    if len(output_size) != d:
+        raise RuntimeError(f"{fn}: output_size must be {d}")
+    sizes = tuple(x.shape[2:])
+    out_shape = tuple(s if o is None else int(o) for s, o in zip(sizes, output_size))
+    dtype = x._data.dtype
+    last, count = _adaptive_windows(sizes[-1], out_shape[-1], dtype)
+    out = x @ wrap(np.ascontiguousarray(last.T))  # one matmul per pooled dimension
+    if d == 2:
+        first, first_count = _adaptive_windows(sizes[0], out_shape[0], dtype)
+        out = wrap(first) @ out
+        count = np.multiply.outer(first_count, count)
+    return _unbatched(out / wrap(count), unbatched)
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002
+    """Mean pooling of (N, C, L) or (C, L) ``input`` to ``output_size`` windows, torch's
+    overlapping [floor(i L / out), ceil((i + 1) L / out)).
+
+    >>> import graphgrad as gg
+    >>> adaptive_avg_pool1d(gg.tensor([[[1.0, 2.0, 3.0]]]), 2).tolist()
+    [[[1.5, 2.5]]]
+    """
+    return _adaptive_avg_poolnd(1, "adaptive_avg_pool1d", input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
+    """Mean pooling of (N, C, H, W) or (C, H, W) ``input`` to ``output_size`` (an int, or a
+    pair whose None entries keep the input's size), with torch's window bounds.
+
+    >>> import graphgrad as gg
+    >>> adaptive_avg_pool2d(gg.arange(16.0).reshape(1, 1, 4, 4), 1).tolist()
+    [[[[7.5]]]]
+    """
+    return _adaptive_avg_poolnd(2, "adaptive_avg_pool2d", input, output_size)
+
+
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
+    """Pad (or, with negative amounts, crop) the last dimensions: ``pad`` lists (before,
+    after) for the last dimension first, as torch. Modes: 'constant' (``value``, default 0),
+    'reflect', 'replicate' and 'circular'.
+
+    >>> import graphgrad as gg
+    >>> pad(gg.tensor([[1.0, 2.0, 3.0]]), (2, 1), mode="reflect").tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    """
+    _check_tensor("pad", "input", input)
+    amounts = tuple(int(p) for p in pad)
+    if len(amounts) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(amounts) // 2 > input.ndim:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(amounts)} and input of "
+                           f"dimension {input.ndim}")  # fmt: skip
+    pairs = {input.ndim - 1 - i: amounts[2 * i : 2 * i + 2] for i in range(len(amounts) // 2)}
+    if mode == "constant":
+        return _pad_constant(input, pairs, 0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value:
+        raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    dims = len(pairs)
+    if dims > 3 or input.ndim not in (dims + 1, dims + 2):
+        raise NotImplementedError(f"Padding size {len(amounts)} is not supported for "
+                                  f"{input.ndim}D input tensor.")  # fmt: skip
+    return _pad_by_index(input, pairs, mode)
+
+
+def _pad_constant(input: Tensor, pairs: dict, value) -> Tensor:  # noqa: A002
+    """Crops by one slice, then pads by one index_add into zeros (its gradient is a slice),
+    plus a constant frame for a nonzero ``value``."""
+    shape = list(input.shape)
+    crop = [slice(None)] * input.ndim
+    for dim, (before, after) in pairs.items():
+        crop[dim] = slice(max(-before, 0), shape[dim] + min(after, 0))
+    x = input[tuple(crop)] if any(min(p) < 0 for p in pairs.values()) else input
+    grown = list(x.shape)
+    inside = [slice(None)] * input.ndim
+    for dim, (before, after) in pairs.items():
+        before, after = max(before, 0), max(after, 0)
+        inside[dim] = slice(before, before + grown[dim])
+        grown[dim] += before + after
+    if min(grown, default=0) < 0:
+        raise RuntimeError(f"The input size {list(input.shape)}, plus negative padding "
+                           f"{[p for pair in pairs.values() for p in pair]} resulted in a "
+                           f"negative output size, which is invalid.")  # fmt: skip
+    if tuple(grown) == tuple(x.shape):
+        return x
+    out = apply(OPS["index_add"], (x,), (tuple(grown), tuple(inside), False))
+    if value == 0:
+        return out
+    frame = np.full(grown, value, x._data.dtype)
+    frame[tuple(inside)] = 0
+    return out + wrap(frame)
+
+
+def _pad_by_index(input: Tensor, pairs: dict, mode: str) -> Tensor:  # noqa: A002
+    """reflect, replicate and circular padding as one gather of source positions."""
+    positions = []
+    for dim in sorted(pairs):
+        (before, after), size = pairs[dim], input.shape[dim]
+        if mode == "reflect" and (before >= size or after >= size):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
+                               f"input dimension, but got: padding ({before}, {after}) at "
+                               f"dimension {dim} of input {list(input.shape)}")  # fmt: skip
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        where_from = np.arange(-before, size + after)
+        if mode == "reflect":
+            where_from = np.abs(where_from)
+            where_from = np.where(where_from >= size, 2 * (size - 1) - where_from, where_from)
+        elif mode == "replicate":
+            where_from = np.clip(where_from, 0, size - 1)
+        else:  # torch wraps around what is left after a negative amount's crop
+            start, kept = max(-before, 0), size + min(after, 0) - max(-before, 0)
+            where_from = start + (where_from - start) % kept
+        positions.append(where_from)
+    index = (slice(None),) * (input.ndim - len(pairs)) + np.ix_(*positions)
+    return apply(OPS["getitem"], (input,), (index, True))
+
+
 # ---------------------------------------------------------------------- recurrent and attention
 
 

@@ -1,5 +1,281 @@
-"""Convolution and pooling primitives on BLAS: im2col by strided views (issue 13)."""
+"""Convolution and pooling primitives on BLAS: im2col by strided views (issue 13).
 
-import numpy as np  # noqa: F401
+Every op works on ``d`` spatial dimensions (``x.ndim - 2``), so conv1d and conv2d share it, and
+takes its geometry as parameters: ``stride``, the padding in front of each spatial dimension
+(``lo``), ``dilation`` (tuples of ``d`` ints), ``groups``, and the spatial shape of what it
+computes or of the operand it is the gradient of. The padding behind follows from that shape:
+whatever the windows need (zeros, or -inf for max pooling), or a crop where they need less.
 
-from . import Op, register, shape_str  # noqa: F401
+The three convolution ops are one closed family under vjp: ``conv`` (x, w -> y), its input
+gradient ``conv_transpose`` (y, w -> x) and its weight gradient ``conv_weight`` (x, y -> w) are
+bilinear, and each one's vjp is made of the other two. So gradients of any order exist, each a
+single (batched) matmul plus, for ``conv_transpose``, a col2im scatter that loops over the kernel
+offsets only.
+"""
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import Op, register, shape_str
+
+
+def _needed(out_shape, kernel, stride, dilation) -> tuple:
+    """The padded input size that ``out_shape`` windows of ``kernel`` reach."""
+    return tuple(
+        (n - 1) * s + d * (k - 1) + 1 for n, k, s, d in zip(out_shape, kernel, stride, dilation)
+    )
+
+
+def _padded(x, lo, size, fill=0):
+    """``x`` (N, C, *S) at offset ``lo`` in a (N, C, *size) buffer of ``fill``; a dimension is
+    cropped where ``size`` is shorter. Without front padding or growth, ``x`` itself: the
+    windows then simply do not reach its end."""
+    spatial = x.shape[2:]
+    if not any(lo) and all(n <= s for n, s in zip(size, spatial)):
+        return x
+    out = np.full(x.shape[:2] + tuple(size), fill, x.dtype)
+    inside, source = [slice(None)] * 2, [slice(None)] * 2
+    for front, s, n in zip(lo, spatial, size):
+        stop = max(min(front + s, n), front)
+        inside.append(slice(front, stop))
+        source.append(slice(0, stop - front))
+    out[tuple(inside)] = x[tuple(source)]
+    return out
+
+
+def _windows(x, out_shape, kernel, stride, dilation):
+    """A read-only view (N, C, *out_shape, *kernel) of the windows of a padded ``x``."""
+    steps = x.strides[2:]
+    return as_strided(
+        x,
+        x.shape[:2] + tuple(out_shape) + tuple(kernel),
+        x.strides[:2]
+        + tuple(t * s for t, s in zip(steps, stride))
+        + tuple(t * d for t, d in zip(steps, dilation)),
+        writeable=False,
+    )
+
+
+def _columns(x, out_shape, kernel, stride, lo, dilation, groups):
+    """im2col: (groups, C/groups * prod(kernel), N * prod(out_shape)), in one copy. The whole
+    batch is one matrix per group, so that each product is one large BLAS call: many small
+    ones cost far more, above all when BLAS's threads must wait for a busy machine's cores."""
+    n, c = x.shape[:2]
+    d = len(kernel)
+    padded = _padded(x, lo, _needed(out_shape, kernel, stride, dilation))
+    view = _windows(padded, out_shape, kernel, stride, dilation)
+    view = view.reshape((n, groups, c // groups) + view.shape[2:])  # splits C: still a view
+    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))
+    rows = (c // groups) * math.prod(kernel)
+    return view.transpose(order).reshape(groups, rows, n * math.prod(out_shape))
+
+
+def _by_group(y, groups):
+    """(N, O, *G) as (groups, O/groups, N * prod(G)): the layout of _columns' products."""
+    n, o = y.shape[:2]
+    size = math.prod(y.shape[2:])
+    grouped = y.reshape(n, groups, o // groups, size).transpose(1, 2, 0, 3)
+    return grouped.reshape(groups, o // groups, n * size)
+
+
+def _from_groups(product, n, spatial):
+    """A (groups, O/groups, N * prod(spatial)) product as (N, O, *spatial), contiguous."""
+    groups, per_group = product.shape[:2]
+    split = product.reshape(groups, per_group, n, math.prod(spatial)).transpose(2, 0, 1, 3)
+    return split.reshape((n, groups * per_group) + tuple(spatial))
+
+
+def _add_bias(out, b):
+    if b is not None:
+        out += b.reshape((1, -1) + (1,) * (out.ndim - 2))
+    return out
+
+
+def _spatial_axes(x) -> tuple:
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _geometry_error(what, x, w, groups) -> str:
+    return (
+        f"{what} {shape_str(x)} does not fit weight {shape_str(w)} with groups={groups} "
+        f"(see the checks of graphgrad.nn.functional)"
+    )
+
+
+@register
+class Conv(Op):
+    """``conv(x, w, b)``: x (N, C, *S), w (O, C/groups, *K), b (O,) or None; the output's
+    spatial shape is the last parameter."""
+
+    name, grad_fn_name = "conv", "ConvolutionBackward0"
+    vjp_reads_output = False
+
+    @staticmethod
+    def forward(x, w, b, stride, lo, dilation, groups, out_shape):
+        o = w.shape[0]
+        cols = _columns(x, out_shape, w.shape[2:], stride, lo, dilation, groups)
+        out = np.matmul(w.reshape(groups, o // groups, cols.shape[1]), cols)
+        return _add_bias(_from_groups(out, x.shape[0], out_shape), b)
+
+    @staticmethod
+    def vjp(ctx, g, x, w, b):
+        xp = ctx.xp
+        stride, lo, dilation, groups, _ = ctx.params
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = gw = gb = None
+        if need_x:
+            gx = xp.conv_transpose(g, w, None, stride, lo, dilation, groups, tuple(x.shape[2:]))
+        if need_w:
+            gw = xp.conv_weight(x, g, stride, lo, dilation, groups, tuple(w.shape[2:]))
+        if need_b:
+            gb = xp.sum(g, _spatial_axes(g))
+        return gx, gw, gb
+
+    @staticmethod
+    def error(x, w, b, stride, lo, dilation, groups, out_shape):
+        return _geometry_error("input", x, w, groups)
+
+
+@register
+class ConvTranspose(Op):
+    """``conv_transpose(y, w, b)``: the adjoint of ``conv`` in its input, y (N, O, *G) and w
+    (O, C/groups, *K) as conv's; the output's spatial shape (conv's input's) is the last
+    parameter."""
+
+    name, grad_fn_name = "conv_transpose", "ConvolutionBackward0"
+    vjp_reads_output = False
+
+    @staticmethod
+    def forward(y, w, b, stride, lo, dilation, groups, out_shape):
+        n, o = y.shape[:2]
+        kernel, grid = w.shape[2:], y.shape[2:]
+        c = w.shape[1] * groups
+        flat_w = w.reshape(groups, o // groups, c // groups * math.prod(kernel))
+        # (groups, C/groups * prod(K), N * L): every window's share of the input gradient
+        rows = np.matmul(flat_w.transpose(0, 2, 1), _by_group(y, groups))
+        cols = rows.reshape((groups, c // groups) + kernel + (n,) + grid)
+        size = tuple(max(a, f + s) for a, f, s in zip(_needed(grid, kernel, stride, dilation),
+                                                       lo, out_shape))  # fmt: skip
+        padded = np.zeros((groups, c // groups, n) + size, rows.dtype)
+        for offset in np.ndindex(*kernel):  # col2im: one strided add per kernel offset
+            window = tuple(
+                slice(k * d, k * d + (m - 1) * s + 1, s)
+                for k, d, m, s in zip(offset, dilation, grid, stride)
+            )
+            padded[(Ellipsis,) + window] += cols[(slice(None), slice(None)) + offset]
+        crop = tuple(slice(f, f + s) for f, s in zip(lo, out_shape))
+        out = padded.reshape((c, n) + size)[(slice(None), slice(None)) + crop]
+        return _add_bias(np.ascontiguousarray(out.swapaxes(0, 1)), b)
+
+    @staticmethod
+    def vjp(ctx, h, y, w, b):
+        xp = ctx.xp
+        stride, lo, dilation, groups, _ = ctx.params
+        need_y, need_w, need_b = ctx.needs_input_grad
+        gy = gw = gb = None
+        if need_y:
+            gy = xp.conv(h, w, None, stride, lo, dilation, groups, tuple(y.shape[2:]))
+        if need_w:
+            gw = xp.conv_weight(h, y, stride, lo, dilation, groups, tuple(w.shape[2:]))
+        if need_b:
+            gb = xp.sum(h, _spatial_axes(h))
+        return gy, gw, gb
+
+    @staticmethod
+    def error(y, w, b, stride, lo, dilation, groups, out_shape):
+        return _geometry_error("input", y, w, groups)
+
+
+@register
+class ConvWeight(Op):
+    """``conv_weight(x, y)``: the adjoint of ``conv`` in its weight, the weight gradient of
+    x (N, C, *S) for an output gradient y (N, O, *G); the kernel shape is the last parameter."""
+
+    name, grad_fn_name = "conv_weight", "ConvolutionBackwardBackward0"
+    vjp_reads_output = False
+
+    @staticmethod
+    def forward(x, y, stride, lo, dilation, groups, kernel):
+        o = y.shape[1]
+        cols = _columns(x, y.shape[2:], kernel, stride, lo, dilation, groups)
+        total = np.matmul(_by_group(y, groups), cols.transpose(0, 2, 1))
+        return total.reshape((o, x.shape[1] // groups) + tuple(kernel))
+
+    @staticmethod
+    def vjp(ctx, h, x, y):
+        xp = ctx.xp
+        stride, lo, dilation, groups, _ = ctx.params
+        need_x, need_y = ctx.needs_input_grad
+        gx = gy = None
+        if need_x:
+            gx = xp.conv_transpose(y, h, None, stride, lo, dilation, groups, tuple(x.shape[2:]))
+        if need_y:
+            gy = xp.conv(x, h, None, stride, lo, dilation, groups, tuple(y.shape[2:]))
+        return gx, gy
+
+    @staticmethod
+    def error(x, y, stride, lo, dilation, groups, kernel):
+        return f"input {shape_str(x)} and output gradient {shape_str(y)} do not fit"
+
+
+@register
+class MaxPoolIndices(Op):
+    """Where each max-pooling window has its maximum: int64 (N, C, *out_shape), as flat indices
+    into each (unpadded) input plane, as torch's ``return_indices``. Ties go to the first
+    position, a window holding NaN to its last NaN, an all -inf window to its first position
+    inside the input: torch's CPU kernel."""
+
+    name, grad_fn_name, differentiable = "max_pool_indices", "", False
+
+    @staticmethod
+    def forward(x, kernel, stride, lo, dilation, out_shape):
+        lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        padded = _padded(x, lo, _needed(out_shape, kernel, stride, dilation), lowest)
+        view = _windows(padded, out_shape, kernel, stride, dilation)
+        taps = (view[(Ellipsis,) + offset] for offset in np.ndindex(*kernel))
+        largest = next(taps)
+        best = np.zeros(largest.shape, np.intp)
+        nan = x.dtype.kind == "f" and bool(np.isnan(x).any())
+        for j, tap in enumerate(taps, start=1):  # torch's loop: `val > max || isnan(val)`
+            better = tap > largest
+            if nan:
+                better |= np.isnan(tap)
+            largest = np.where(better, tap, largest)
+            best = np.where(better, j, best)
+        offsets = np.unravel_index(best, kernel)
+        flat = np.zeros(best.shape, np.int64)
+        for axis, (k, size) in enumerate(zip(offsets, x.shape[2:])):
+            start = np.arange(out_shape[axis]) * stride[axis] - lo[axis]
+            start = start.reshape((-1,) + (1,) * (len(kernel) - 1 - axis))
+            flat *= size
+            flat += np.clip(start + k * dilation[axis], 0, size - 1)
+        return flat
+
+    @staticmethod
+    def error(x, kernel, stride, lo, dilation, out_shape):
+        return f"input {shape_str(x)} does not fit kernel {tuple(kernel)}"
+
+
+@register
+class MaxPool(Op):
+    """``x`` at the positions ``indices`` (from max_pool_indices) of each plane; the gradient
+    goes to those positions, accumulating where windows overlap."""
+
+    name, grad_fn_name = "max_pool", "MaxPool2DWithIndicesBackward0"
+    vjp_reads_output = False
+
+    @classmethod
+    def node_name(cls, node):
+        return f"MaxPool{node.arrays[0].ndim - 2}DWithIndicesBackward0"
+
+    @staticmethod
+    def forward(x, indices):
+        n, c = x.shape[:2]
+        planes = x.reshape(n, c, -1)
+        return np.take_along_axis(planes, indices.reshape(n, c, -1), 2).reshape(indices.shape)
+
+    @staticmethod
+    def vjp(ctx, g, x, indices):
+        return ctx.xp.max_pool_backward(g, indices, tuple(x.shape)), None

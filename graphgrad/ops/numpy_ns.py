@@ -158,6 +158,27 @@ def any_zero(x) -> bool:
 
 # ---------------------------------------------------------------------- for ops/conv.py
 
+
+def conv(x, w, b, stride, lo, dilation, groups, out_shape):
+    return OPS["conv"].forward(x, w, b, stride, lo, dilation, groups, out_shape)
+
+
+def conv_transpose(y, w, b, stride, lo, dilation, groups, out_shape):
+    return OPS["conv_transpose"].forward(y, w, b, stride, lo, dilation, groups, out_shape)
+
+
+def conv_weight(x, y, stride, lo, dilation, groups, kernel):
+    return OPS["conv_weight"].forward(x, y, stride, lo, dilation, groups, kernel)
+
+
+def max_pool_backward(g, indices, shape):
+    """Zeros of ``shape`` (N, C, *S) with ``g`` added at each plane's flat ``indices``: one
+    bincount over all planes (windows may overlap, so positions repeat)."""
+    planes, size = shape[0] * shape[1], int(np.prod(shape[2:]))
+    flat = indices.reshape(planes, -1) + np.arange(0, planes * size, size)[:, None]
+    sums = np.bincount(flat.ravel(), weights=g.ravel(), minlength=planes * size)
+    return sums.astype(g.dtype, copy=False).reshape(shape)
+
 # ---------------------------------------------------------------------- for ops/recurrent.py
 
 

@@ -1,4 +1,5 @@
-"""``Identity``, ``Linear``, ``Flatten`` and ``Embedding``: layers that hold or move values."""
+"""``Identity``, ``Linear``, ``Flatten``, ``Unflatten`` and ``Embedding``: layers that hold or
+move values."""
 
 from __future__ import annotations
 
@@ -91,6 +92,26 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size`` (the inverse of Flatten).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Unflatten(1, (2, 3))(gg.zeros(4, 6)).shape
+    graphgrad.Size([4, 2, 3])
+    """
+
+    def __init__(self, dim: int, unflattened_size) -> None:
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = unflattened_size
+
+    def forward(self, input):  # noqa: A002
+        return input.unflatten(self.dim, self.unflattened_size)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 class Embedding(Module):
     """A lookup table of ``num_embeddings`` rows of size ``embedding_dim``, initialised N(0, 1);
     the ``padding_idx`` row starts at zero and receives no gradient.
@@ -149,4 +170,4 @@ def _padding_index(padding_idx: int | None, num_embeddings: int) -> int | None:
     return padding_idx % num_embeddings
 
 
-__all__ = ["Identity", "Linear", "Flatten", "Embedding"]
+__all__ = ["Identity", "Linear", "Flatten", "Unflatten", "Embedding"]

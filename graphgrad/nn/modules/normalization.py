@@ -1,4 +1,5 @@
-"""``BatchNorm1d`` and ``LayerNorm``, with torch's parameters, buffers and defaults."""
+"""``BatchNorm1d``, ``BatchNorm2d`` and ``LayerNorm``, with torch's parameters, buffers and
+defaults."""
 
 from __future__ import annotations
 
@@ -71,9 +72,12 @@ class BatchNorm1d(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, input):  # noqa: A002
+    def _check_input_dim(self, input) -> None:  # noqa: A002
         if input.dim() not in (2, 3):
             raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+
+    def forward(self, input):  # noqa: A002
+        self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             with no_grad():
@@ -99,6 +103,19 @@ class BatchNorm1d(Module):
             f"affine={self.affine}, bias={self.bias is not None}, "
             f"track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of each channel of (N, C, H, W) input, over N, H and W.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.BatchNorm2d(3)
+    BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    def _check_input_dim(self, input) -> None:  # noqa: A002
+        if input.dim() != 4:
+            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
 class LayerNorm(Module):
@@ -152,4 +169,4 @@ class LayerNorm(Module):
         )
 
 
-__all__ = ["BatchNorm1d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
