@@ -789,6 +789,10 @@ class Tensor:
                 f"bmm: expected 3-D tensors, got shapes {tuple(self.shape)} and "
                 f"{tuple(other.shape)}"
             )
+        expected = [self.shape[0], self.shape[2]]
+        if list(other.shape[:2]) != expected:  # bmm never broadcasts, unlike matmul
+            raise RuntimeError(f"bmm: Expected size for first two dimensions of batch2 tensor "
+                               f"to be: {expected} but got: {list(other.shape[:2])}.")
         return matmul(self, other)
 
     def dot(self, other) -> Tensor:

@@ -493,3 +493,10 @@ def test_lerp_allclose_and_square_follow_torchs_dtype_rules():
         gg.ones(2).lerp(gg.ones(2, dtype=gg.float64), 0.3)
     with pytest.raises(RuntimeError, match="float32 did not match float64"):
         gg.ones(2).allclose(gg.ones(2, dtype=gg.float64))
+
+
+@pytest.mark.parametrize("mat2", [(1, 4, 5), (2, 5, 5), (3, 4, 5)])
+def test_bmm_never_broadcasts(mat2):
+    for lib in (gg, torch):
+        with pytest.raises(RuntimeError, match="Expected size for first two dimensions of batch2"):
+            lib.bmm(lib.ones(2, 3, 4), lib.ones(*mat2))
