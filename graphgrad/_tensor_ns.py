@@ -231,3 +231,23 @@ def max_pool_backward(g, indices, shape):
     return reshape(apply(OPS["scatter_add"], (values,), (flat_shape, 2, rows)), shape)
 
 # ---------------------------------------------------------------------- for ops/recurrent.py
+
+
+def lstm_layer_backward(grad, out, h0, c0, w_hh):
+    return OPS["lstm_layer"].backward_math(
+        grad, out, h0, c0, w_hh, lambda xs, axis: apply(OPS["cat"], tuple(xs), (axis,)),
+        lambda x: apply(OPS["tanh"], (x,)), zeros_like,
+    )
+
+
+def gru_layer_backward(grad, out, h0, w_hh):
+    return OPS["gru_layer"].backward_math(
+        grad, out, h0, w_hh, lambda xs, axis: apply(OPS["cat"], tuple(xs), (axis,)), zeros_like
+    )
+
+
+def rnn_layer_backward(grad, out, h0, w_hh, nonlinearity):
+    return OPS["rnn_layer"].backward_math(
+        grad, out, h0, w_hh, nonlinearity,
+        lambda xs, axis: apply(OPS["cat"], tuple(xs), (axis,)), zeros_like,
+    )

@@ -1516,6 +1516,80 @@ def _pad_by_index(input: Tensor, pairs: dict, mode: str) -> Tensor:  # noqa: A00
 # ---------------------------------------------------------------------- recurrent and attention
 
 
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """``softmax(Q K^T * scale + mask) V`` over the last two dims, as torch: a bool mask keeps
+    where True, a float mask is added; a row with nothing to attend to gives zeros (torch's
+    safe softmax), not NaN. ``dropout_p`` drops attention weights (always, as torch: pass 0
+    in eval).
+
+    >>> import graphgrad as gg
+    >>> q = k = v = gg.eye(2).reshape(1, 2, 2)
+    >>> scaled_dot_product_attention(q, k, v, is_causal=True)[0, 0].tolist()
+    [1.0, 0.0]
+    """
+    if enable_gqa:
+        raise NotImplementedError(
+            "scaled_dot_product_attention: enable_gqa=True (grouped-query attention) is not "
+            "supported by graphgrad; repeat the key and value heads instead"
+        )
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: expected query (..., L, E), key (..., S, E) and "
+            f"value (..., S, Ev), got query {tuple(query.shape)}, key {tuple(key.shape)} and "
+            f"value {tuple(value.shape)}"
+        )
+    length, source = query.shape[-2], key.shape[-2]
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
+    scores = query.matmul(key.transpose(-2, -1)) * scale
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError(
+                "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+                "is_causal=True"
+            )
+        attn_mask = wrap(np.tril(np.ones((length, source), dtype=bool)))
+    if attn_mask is not None:
+        scores = scores + _additive_mask(attn_mask, query.dtype)
+    return _attention_weights(scores, dropout_p).matmul(value)
+
+
+def _additive_mask(mask, dtype):
+    """A bool mask (True keeps) as 0 / -inf of ``dtype``; a float mask as it is. Tensor ops
+    throughout, so that a compiled replay follows a new mask."""
+    if mask._data.dtype == np.bool_:
+        return where(mask, 0.0, -math.inf).to(dtype)
+    if not mask.is_floating_point():
+        raise RuntimeError(
+            f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+            f"attn_mask.dtype: {mask.dtype} and query.dtype: {dtype} instead."
+        )
+    return mask
+
+
+def _attention_weights(scores: Tensor, dropout_p: float, safe: bool = True) -> Tensor:
+    """softmax over the last dim, then dropout; ``safe``: rows that are all -inf give zeros
+    (torch's scaled_dot_product_attention) rather than NaN (its MultiheadAttention weights)."""
+    if safe and scores.shape[-1]:  # tensor ops, not a branch on values: compile replays them
+        # amax, not all(): Tensor.all is not a recorded op, so compile would freeze it
+        dead = scores.detach().amax(-1, keepdim=True) == -math.inf
+        weights = where(dead, 0.0, where(dead, 0.0, scores).softmax(-1))
+    else:
+        weights = scores.softmax(-1)
+    if dropout_p:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights
+
+
 # Every public function defined above, so that a new one needs no second entry here.
 __all__ = [
     name for name, value in list(globals().items())

@@ -182,6 +182,23 @@ def max_pool_backward(g, indices, shape):
 # ---------------------------------------------------------------------- for ops/recurrent.py
 
 
+def lstm_layer_backward(grad, out, h0, c0, w_hh):
+    return OPS["lstm_layer"].backward_numpy(grad, out, h0, c0, w_hh)
+
+
+def gru_layer_backward(grad, out, h0, w_hh):
+    return OPS["gru_layer"].backward_math(
+        grad, out, h0, w_hh, lambda xs, axis: np.concatenate(xs, axis), np.zeros_like
+    )
+
+
+def rnn_layer_backward(grad, out, h0, w_hh, nonlinearity):
+    return OPS["rnn_layer"].backward_math(
+        grad, out, h0, w_hh, nonlinearity, lambda xs, axis: np.concatenate(xs, axis),
+        np.zeros_like,
+    )
+
+
 class VjpContext:
     """What a first-order vjp reads of its node (``params``, ``out``, ``needs_input_grad``,
     ``xp``) where no engine node exists: a Graph run, explain, a compiled replay."""

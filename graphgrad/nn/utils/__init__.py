@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .. import _state, creation
-from ..autograd import no_grad
-from ..tensor import Tensor, cat, stack
+from ... import _state, creation
+from ...autograd import no_grad
+from ...tensor import Tensor, cat, stack
 
 
 def _as_list(parameters) -> list:
