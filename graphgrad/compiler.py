@@ -719,7 +719,8 @@ def _step_key(step) -> tuple:
         return ("backward", tuple(step.roots), tuple(step.index_of.values()),
                 tuple(step.grad_slots.items()))
     if kind is _Draw:
-        return ("draw", step.fill.__code__, step.shape, str(step.dtype), step.out)
+        fill = getattr(step.fill, "__code__", step.fill)  # a lambda's code; np.zeros itself
+        return ("draw", fill, step.shape, str(step.dtype), step.out)
     if kind is _ClearGrad:
         return ("clear", step.leaf)
     if kind is _Hook:

@@ -853,7 +853,7 @@ class Tensor:
     def __invert__(self):
         if self.dtype is _dtype.bool_:
             return apply(_OPS["logical_not"], (self,))
-        return wrap(np.invert(self._data))
+        return _bitwise(np.invert, self)
 
     def eq(self, other):
         return self == other
@@ -902,12 +902,12 @@ class Tensor:
     def all(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
         if axis is not None or keepdims is not None:
             dim, keepdim = _numpy_names("all", dim, keepdim, axis, keepdims)
-        return wrap(np.all(self._data, axis=_axes(dim, self.ndim, "all"), keepdims=keepdim))
+        return apply(_OPS["all"], (self,), (_axes(dim, self.ndim, "all"), keepdim))
 
     def any(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
         if axis is not None or keepdims is not None:
             dim, keepdim = _numpy_names("any", dim, keepdim, axis, keepdims)
-        return wrap(np.any(self._data, axis=_axes(dim, self.ndim, "any"), keepdims=keepdim))
+        return apply(_OPS["any"], (self,), (_axes(dim, self.ndim, "any"), keepdim))
 
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
         if isinstance(other, Tensor) and other.dtype is not self.dtype:
@@ -1568,8 +1568,12 @@ def _cast(t: Tensor, target: np.dtype) -> Tensor:
     return apply(_OPS["cast"], (t,), (target,))
 
 
-def _bitwise(fn, a, b):
-    return wrap(fn(_array_of(a), _array_of(b)))
+def _bitwise(fn, *operands):
+    """Integer bitwise operators: NumPy's, not a primitive, so a compiled step cannot replay
+    them and is told so."""
+    if _grad_state.capture is not None:
+        _state.note("read", operands[0], f"the bitwise {fn.__name__}")
+    return wrap(fn(*map(_array_of, operands)))
 
 
 def _bound(b, x: Tensor):

@@ -348,3 +348,28 @@ def test_a_gradient_can_be_the_result():
     for value in (1.0, 2.0, 3.0):
         np.testing.assert_array_equal(compiled(gg.full((2,), value)).numpy(),
                                       [2.0 * value, 4.0 * value])
+
+
+def test_factories_and_all_any_inside_the_step_replay_from_each_call():
+    w = gg.ones(3, requires_grad=True)
+
+    def step(x):
+        shift = gg.zeros(2, 3) + gg.full((2, 3), 0.5)  # factories inside the step
+        masked = gg.where(x.all(-1, keepdim=True) | (x < -5).any(), 0.0, x)  # from this x
+        loss = (masked * w + shift).sum()
+        loss.backward()
+        return loss.detach()
+
+    compiled = gg.compile(step, fullgraph=True)
+    inputs = [gg.ones(2, 3), gg.ones(2, 3) * 2, gg.tensor([[1.0, 0.0, 2.0], [3.0, 4.0, 5.0]]),
+              gg.tensor([[1.0, 0.0, 2.0], [3.0, 0.0, -6.0]])]
+    eager = [step(x).item() for x in inputs]
+    assert [compiled(x).item() for x in inputs] == eager
+    assert eager == [3.0, 3.0, 6.0, 3.0]  # worked by hand: the masks come from all() and any()
+    assert compiled.recordings == 2  # the first call and the one that checks it: replays after
+
+
+def test_integer_bitwise_operators_are_not_replayed():
+    compiled = gg.compile(lambda x: (~x).float().sum())
+    with pytest.warns(CompileWarning, match="bitwise invert"):
+        assert compiled(gg.tensor([1, 2])).item() == -5.0

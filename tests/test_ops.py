@@ -294,6 +294,10 @@ CASES += [
         lambda x: x > 0,
         grad=False,
     ),
+    OpCase("all", lambda L, x: (x > 0).all(dim=1), lambda x: (x > 0).all(1), [((3, 4),)],
+           grad=False),
+    OpCase("any", lambda L, x: (x > 1).any(), lambda x: (x > 1).any(), [((3, 4),), ((),)],
+           grad=False),
     binary(
         "floor_divide",
         lambda L, a, b: L.floor_divide(a, b),

@@ -231,6 +231,28 @@ class Argmin(_Arg):
 
 
 @register
+class All(Op):
+    """Whether every element (along ``axis``) is nonzero: a bool tensor, never a gradient. A
+    primitive, not a NumPy call, so that a compiled step computes it from each call's input."""
+
+    name, differentiable, saves = "all", False, False
+    error = staticmethod(_axis_error)
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.all(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Any(All):
+    name = "any"
+
+    @staticmethod
+    def forward(x, axis, keepdims):
+        return np.any(x, axis=axis, keepdims=keepdims)
+
+
+@register
 class NllLoss(Op):
     """torch's nll_loss: ``-x[i, target[i]]`` over log-probabilities ``x`` (classes along axis
     1, or 0 for one sample), weighted, reduced. The class targets are an input rather than a
