@@ -350,6 +350,13 @@ tril, triu, diag = with_out(tril), with_out(triu), with_out(diag)
 
 
 # ---------------------------------------------------------------------- masks and indices
+def _reads_values(tensor, how: str) -> None:
+    """``how`` turns ``tensor``'s values into positions or a shape outside the op stream, which
+    a compiled step cannot replay: the recorder is told, and runs such a step eagerly."""
+    if isinstance(tensor, Tensor) and _state.state.capture is not None:
+        _state.note("read", tensor, how)
+
+
 def _bool_mask(op: str, mask) -> np.ndarray:
     array = np.asarray(_array_of(mask))
     if array.dtype != bool:
@@ -426,6 +433,7 @@ Tensor.masked_fill_ = masked_fill_
 @tensor_method
 def masked_select(input: Tensor, mask) -> Tensor:  # noqa: A002
     """The elements of ``input`` where ``mask`` holds, both broadcast, as a 1-D tensor."""
+    _reads_values(mask, "masked_select's mask")
     mask_array = _bool_mask("masked_select", mask)
     shape = _broadcast_shape("masked_select", tuple(input.shape), mask_array.shape)
     x = input if tuple(input.shape) == shape else input.expand(*shape)
@@ -462,6 +470,13 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:  # noqa: A002
                 f"value(s)"
             )
         return input.reshape(1)[positions].reshape(())
+    if isinstance(index, Tensor):  # an input of a gather: a compiled step reads each call's index
+        along = [1] * input.ndim
+        along[axis] = positions.size
+        full = list(input.shape)
+        full[axis] = positions.size
+        spread = index.long().reshape(along).expand(*full)
+        return apply(OPS["take_along_dim"], (input, spread), (axis,))
     return apply(OPS["getitem"], (input,), ((slice(None),) * axis + (positions,), True))
 
 
@@ -472,6 +487,7 @@ masked_select, index_select = with_out(masked_select), with_out(index_select)
 def nonzero(input: Tensor, *, as_tuple: bool = False):  # noqa: A002
     """The positions of the nonzero elements: an (n, ndim) int64 tensor, or with
     ``as_tuple=True`` one 1-D tensor per dim (one for a 0-d tensor, as torch)."""
+    _reads_values(input, "nonzero")
     array = _array_of(input)
     if as_tuple:
         return tuple(wrap(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(array)))
@@ -486,6 +502,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
            return_counts: bool = False, dim=None):
     """The distinct elements (sorted), with the inverse map and the counts on request; with
     ``dim``, the distinct slices along it. No gradient flows through (torch has none)."""
+    _reads_values(input, "unique")
     array = _array_of(input)
     axis = None if dim is None else _dim(dim, input.ndim, "unique")
     values, inverse, counts = np.unique(
@@ -599,6 +616,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
 
 
 def _repeat_counts(repeats, size: int, axis: int) -> np.ndarray:
+    _reads_values(repeats, "repeat_interleave's repeats")
     counts = np.asarray(_array_of(repeats))
     if counts.dtype.kind not in "iu":
         raise RuntimeError("repeat_interleave: repeats has to be Long or Int tensor")
