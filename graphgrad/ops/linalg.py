@@ -63,7 +63,7 @@ class Linear(Op):
 
     @staticmethod
     def forward(x, w, b):
-        out = np.matmul(x, w.T)
+        out = _rows_matmul(x, w.T)
         out += b
         return out
 
@@ -79,7 +79,7 @@ class Linear(Op):
             g2, x2 = g, x
         else:  # leading batch dimensions folded into the rows
             g2, x2 = xp.reshape(g, (-1, w.shape[0])), xp.reshape(x, (-1, w.shape[1]))
-        gx = g @ w if need_x else None
+        gx = (g @ w if g.ndim == 2 else xp.reshape(g2 @ w, tuple(x.shape))) if need_x else None
         gw = xp.matrix_transpose(g2) @ x2 if need_w else None
         gb = xp.sum(g2, (0,)) if need_b else None
         return gx, gw, gb
@@ -90,3 +90,11 @@ class Linear(Op):
             f"input {tuple(x.shape)} does not fit weight {tuple(w.shape)} (in_features "
             f"{w.shape[-1]}) and bias {tuple(b.shape)}"
         )
+
+
+def _rows_matmul(x, m):
+    """``x @ m`` for a 2-D ``m``, with x's leading dimensions folded into rows: one BLAS call,
+    where NumPy's matmul of a 3-D array loops over its first dimension (about 10x slower)."""
+    if x.ndim <= 2:
+        return np.matmul(x, m)
+    return np.matmul(x.reshape(-1, x.shape[-1]), m).reshape(x.shape[:-1] + (m.shape[-1],))
