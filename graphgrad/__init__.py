@@ -10,7 +10,21 @@
 (7.0, 3.0, 2.0, 1.0)
 """
 
-from . import _functions, autograd, creation, data, graph, linalg, nn, optim, train, utils, viz
+from . import (
+    _functions,
+    autograd,
+    backends,
+    creation,
+    data,
+    graph,
+    linalg,
+    nn,
+    optim,
+    train,
+    utils,
+    version,
+    viz,
+)
 from ._device import cuda, device
 from ._dtype import (
     bool_ as bool,  # noqa: A001 - torch's name
@@ -36,6 +50,7 @@ from ._functions import *  # noqa: F401,F403
 from ._indexing import *  # noqa: F401,F403
 from ._math import *  # noqa: F401,F403
 from ._products import *  # noqa: F401,F403
+from ._runtime import *  # noqa: F401,F403  (set_num_threads, use_deterministic_algorithms...)
 from ._state import is_grad_enabled
 from ._version import __version__
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled

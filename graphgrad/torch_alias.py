@@ -29,9 +29,10 @@ import types
 
 from ._version import __version__ as _graphgrad_version
 
-# Every torch module that graphgrad answers, and the graphgrad module that answers it. A name
-# whose graphgrad module does not exist yet (nn.utils.rnn while it is being written) gets the
-# "not yet" error, as does every torch module not listed here. Not torch.distributed (nor
+# Every torch module that graphgrad answers, and the graphgrad module that answers it: a module,
+# or a namespace object in one (graphgrad.cuda, graphgrad.backends.cudnn). A name whose graphgrad
+# module does not exist yet (nn.utils.rnn while it is being written) gets the "not yet" error,
+# as does every torch module not listed here. Not torch.distributed (nor
 # nn.parallel): scripts ask for the 'gloo' backend, which graphgrad.distributed takes from the
 # real torch.
 ALIASES = {
@@ -56,6 +57,11 @@ ALIASES = {
     "torch.autograd": "graphgrad.autograd",
     "torch.autograd.function": "graphgrad.autograd.function",
     "torch.linalg": "graphgrad.linalg",
+    "torch.cuda": "graphgrad.cuda",
+    "torch.version": "graphgrad.version",
+    "torch.backends": "graphgrad.backends",
+    **{f"torch.backends.{name}": f"graphgrad.backends.{name}" for name in (
+        "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp")},
 }
 
 # torch.__version__: graphgrad's own version, marked as graphgrad's with a PEP 440 local label
@@ -67,7 +73,8 @@ DESCRIPTION = ("Run a PyTorch script unchanged on graphgrad: as `python SCRIPT A
                "every `import torch...` answered by graphgrad's module of the same name "
                "(torch, torch.nn, torch.nn.functional, torch.nn.init, torch.nn.utils, "
                "torch.optim, torch.optim.lr_scheduler, torch.utils.data, torch.autograd, "
-               "torch.linalg and the submodules listed in "
+               "torch.linalg, torch.cuda, torch.backends, torch.version and the submodules "
+               "listed in "
                "graphgrad.torch_alias.ALIASES). A torch name graphgrad lacks raises an error "
                "saying so; the real torch is never imported. The script's exit code is "
                "python's: 0, 1 after an exception (its traceback printed), n for sys.exit(n); "
@@ -103,19 +110,21 @@ def _in_from_import() -> bool:
 class TorchModule(types.ModuleType):
     """The module ``torch...`` of the alias: its names are those of its graphgrad module, read
     when asked (so they are always graphgrad's current ones); a submodule in ALIASES is the
-    alias module, so ``torch.nn`` is ``import torch.nn``'s module."""
+    alias module, so ``torch.nn`` is ``import torch.nn``'s module. Setting a name sets
+    graphgrad's (``torch.backends.cudnn.benchmark = True``), as in torch, whose own code reads
+    the value a script set."""
 
-    def __init__(self, name: str, target: types.ModuleType) -> None:
+    def __init__(self, name: str, target) -> None:
         super().__init__(name, target.__doc__)
-        self.__file__ = getattr(target, "__file__", None)  # the graphgrad source that answers
+        self.__file__ = _source_file(target)  # the graphgrad source that answers
         self.__graphgrad__ = target
-        if name == "torch":
+        if name in ("torch", "torch.version"):
             self.__version__ = VERSION
 
     def __getattr__(self, attr: str):
         target = self.__dict__["__graphgrad__"]
         if attr == "__all__":  # for `from torch.nn import *`: names that getattr answers
-            names = getattr(target, "__all__", [n for n in vars(target) if n[:1] != "_"])
+            names = getattr(target, "__all__", [n for n in dir(target) if n[:1] != "_"])
             return [n for n in names if f"{self.__name__}.{n}" in ALIASES
                     or not isinstance(getattr(target, n, None), types.ModuleType)]
         if attr.startswith("__"):  # __path__, __wrapped__...: the alias's own, never graphgrad's
@@ -131,6 +140,19 @@ class TorchModule(types.ModuleType):
             raise _no_name(submodule)
         return value
 
+    def __setattr__(self, attr: str, value) -> None:
+        # the import system's own names (__spec__, a submodule's alias) stay the alias's
+        if attr.startswith("__") or isinstance(value, TorchModule):
+            super().__setattr__(attr, value)
+        else:
+            setattr(self.__dict__["__graphgrad__"], attr, value)
+
+    def __delattr__(self, attr: str) -> None:
+        if attr in self.__dict__:
+            super().__delattr__(attr)
+        else:
+            delattr(self.__dict__["__graphgrad__"], attr)
+
     def __dir__(self):
         target = self.__dict__["__graphgrad__"]
         names = {n for n in dir(target)
@@ -140,10 +162,33 @@ class TorchModule(types.ModuleType):
         return sorted(names | set(self.__dict__))
 
     def __repr__(self) -> str:
-        return f"<module {self.__name__!r} (graphgrad's {self.__graphgrad__.__name__})>"
+        return f"<module {self.__name__!r} (graphgrad's {ALIASES[self.__name__]})>"
 
 
 _MISSING = object()
+
+
+def _source_file(target) -> str | None:
+    """The file of graphgrad's module ``target``, or of the module a namespace object is in."""
+    if isinstance(target, types.ModuleType):
+        return getattr(target, "__file__", None)
+    owner = target if isinstance(target, type) else type(target)
+    return getattr(sys.modules.get(owner.__module__), "__file__", None)
+
+
+def graphgrad_target(name: str):
+    """graphgrad's module named ``name``, or the namespace object its parent module has at that
+    name (``graphgrad.cuda``); None when neither exists (yet)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name and not name.startswith(f"{exc.name}."):
+            raise  # a module that graphgrad's imports is missing: its own error
+        if exc.name != name:  # its parent is missing too
+            return None
+    parent, _, attr = name.rpartition(".")
+    value = getattr(sys.modules[parent], attr, None)
+    return None if isinstance(value, types.ModuleType) else value
 
 
 def _no_name(name: str) -> AttributeError:
@@ -155,12 +200,9 @@ class _AliasLoader(importlib.abc.Loader):
         self.target = target
 
     def create_module(self, spec):
-        try:
-            target = importlib.import_module(self.target)
-        except ModuleNotFoundError as exc:
-            if exc.name == self.target or self.target.startswith(f"{exc.name}."):  # not there
-                raise _no_module(spec.name) from None
-            raise
+        target = graphgrad_target(self.target)
+        if target is None:
+            raise _no_module(spec.name)
         return TorchModule(spec.name, target)
 
     def exec_module(self, module) -> None:

@@ -11,7 +11,8 @@ PACKAGE = Path(graphgrad.__file__).parent
 
 # Lowest first. A module's layer is that of the longest matching prefix of its dotted path.
 LAYERS = [
-    ["_args", "_dtype", "_device", "_files", "_state", "_version"],
+    ["_args", "_dtype", "_device", "_files", "_state", "_version", "_runtime", "version",
+     "backends"],
     ["ops"],
     ["engine"],
     ["tensor", "creation", "_tensor_ns", "_functions", "_backward"],

@@ -66,7 +66,8 @@ def _words_and_numbers(text: str) -> tuple[list[str], np.ndarray]:
 # script -> (rtol, atol) of its printed numbers: float32 training (printed to 6 decimals) or
 # float64 gradients (printed to 12)
 TOLERANCES = {"mlp_classifier.py": (2e-4, 2e-6), "regression_adam.py": (2e-4, 2e-6),
-              "custom_function.py": (1e-9, 2e-12)}
+              "custom_function.py": (1e-9, 2e-12), "conveniences.py": (2e-4, 2e-6),
+              "cnn_classifier.py": (2e-4, 2e-6), "lstm_regressor.py": (2e-4, 2e-6)}
 
 
 @pytest.mark.parametrize("script", sorted(TOLERANCES))
@@ -133,7 +134,7 @@ def test_missing_names_and_modules_raise_one_clear_error(tmp_path):
     script = _write(tmp_path, "names.py", """
 import torch
 import torch.nn as nn
-for attempt in ("torch.foo", "nn.Foo", "from torch.nn import Foo", "import torch.backends",
+for attempt in ("torch.foo", "nn.Foo", "from torch.nn import Foo", "import torch.distributions",
                 "from torch import fft", "from torch.nn.functional import gelu_new",
                 "from torch import quantize_per_tensor", "import torch.nn.functional.foo"):
     try:
@@ -153,7 +154,7 @@ print(callable(relu), Linear is nn.Linear, tensor is torch.tensor)
         f"AttributeError | graphgrad does not have torch.foo yet{see}",
         f"AttributeError | graphgrad does not have torch.nn.Foo yet{see}",
         f"ImportError | graphgrad does not have torch.nn.Foo yet{see}",
-        f"ImportError | graphgrad's torch alias has no module torch.backends yet{see}",
+        f"ImportError | graphgrad's torch alias has no module torch.distributions yet{see}",
         f"ImportError | graphgrad does not have torch.fft yet{see}",
         f"ImportError | graphgrad does not have torch.nn.functional.gelu_new yet{see}",
         f"ImportError | graphgrad does not have torch.quantize_per_tensor yet{see}",
@@ -166,7 +167,7 @@ print(callable(relu), Linear is nn.Linear, tensor is torch.tensor)
 def test_every_alias_imports_as_its_graphgrad_module(tmp_path):
     script = _write(tmp_path, "aliases.py", """
 import importlib, json, sys
-from graphgrad.torch_alias import ALIASES
+from graphgrad.torch_alias import ALIASES, graphgrad_target
 found = {}
 for name, target in ALIASES.items():
     try:
@@ -174,7 +175,7 @@ for name, target in ALIASES.items():
     except ImportError as exc:
         found[name] = str(exc)
         continue
-    found[name] = module.__graphgrad__ is importlib.import_module(target)
+    found[name] = module.__graphgrad__ is graphgrad_target(target)
     parent, _, last = name.rpartition(".")
     if parent:
         assert getattr(sys.modules[parent], last) is module
@@ -188,6 +189,45 @@ print(json.dumps(found))
         assert verdict is True or verdict == (f"graphgrad's torch alias has no module {name} yet"
                                               " (run-torch answers torch imports with graphgrad;"
                                               " see README)"), name
+
+
+def test_namespaces_import_as_modules_and_a_script_sets_graphgrads_flags(tmp_path):
+    script = _write(tmp_path, "namespaces.py", """
+import sys
+import torch.backends.cudnn as cudnn
+import torch.cuda
+from torch.backends import mps
+import graphgrad.backends
+cudnn.benchmark = True
+print(torch.backends.cudnn is cudnn is sys.modules["torch.backends.cudnn"],
+      graphgrad.backends.cudnn.benchmark, torch.cuda is sys.modules["torch.cuda"],
+      torch.cuda.is_available(), mps.is_available(), torch.backends.cuda.matmul.allow_tf32)
+print(repr(cudnn), cudnn.__file__ == graphgrad.backends.__file__)
+from torch.backends.cudnn import *  # noqa
+print(sorted(n for n in dir() if n in ("benchmark", "flags", "is_available", "version")))
+""")
+    result = _run([*RUN_TORCH, script], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "True True True False False False",
+        "<module 'torch.backends.cudnn' (graphgrad's graphgrad.backends.cudnn)> True",
+        "['benchmark', 'flags', 'is_available', 'version']"]
+
+
+def test_patching_a_torch_name_patches_graphgrads_and_restores_it(tmp_path):
+    script = _write(tmp_path, "patches.py", """
+from unittest import mock
+import torch
+import torch.nn.functional as F
+import graphgrad.nn.functional
+relu = graphgrad.nn.functional.relu
+with mock.patch("torch.nn.functional.relu", lambda x: "patched"):
+    print(F.relu(1), graphgrad.nn.functional.relu(1), torch.nn.functional.relu is F.relu)
+print(F.relu is relu is graphgrad.nn.functional.relu, "relu" in vars(F))
+""")
+    result = _run([*RUN_TORCH, script], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["patched patched True", "True False"]
 
 
 def test_an_exception_prints_the_scripts_traceback_and_exits_1(tmp_path):
