@@ -86,6 +86,36 @@ def test_conv2d_matches_torch(x, w, b, kw, dtype):
     _compare(lambda *a: F.conv2d(*a, **kw), lambda *a: TF.conv2d(*a, **kw), [x, w, b], dtype)
 
 
+def test_convolutions_in_threads_and_in_turn_keep_their_own_results():
+    """The im2col and col2im scratch buffers are per thread and never returned: convolutions
+    of other sizes run in other threads, or after, leave each result as torch's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    cases = [(rng.standard_normal((n, c, s, s)), rng.standard_normal((o, c, 3, 3)))
+             for n, c, s, o in [(4, 3, 9, 5), (2, 6, 12, 4), (3, 2, 7, 8), (5, 4, 10, 3)] * 4]
+
+    def ours(case):
+        x, w = (gg.tensor(a, requires_grad=True) for a in case)
+        out = F.conv2d(x, w, padding=1)
+        out.sum().backward()
+        return out.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+    def theirs(case):
+        x, w = (torch.tensor(a, requires_grad=True) for a in case)
+        out = TF.conv2d(x, w, padding=1)
+        out.sum().backward()
+        return out.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+    in_turn = [ours(case) for case in cases]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(ours, cases))
+    for case, first, second in zip(cases, in_turn, threaded):
+        for mine, again, ref in zip(first, second, theirs(case)):
+            np.testing.assert_allclose(mine, ref, 1e-12, 1e-12)
+            np.testing.assert_array_equal(again, mine)
+
+
 CONV1D = [
     ((2, 3, 10), (4, 3, 3), (4,), {}),
     ((2, 4, 11), (4, 2, 2), None, {"groups": 2, "stride": 2, "padding": 1, "dilation": 2}),

@@ -14,6 +14,7 @@ offsets only.
 """
 
 import math
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -58,39 +59,92 @@ def _windows(x, out_shape, kernel, stride, dilation):
     )
 
 
+# Scratch buffers, one set per thread (a Graph runs independent nodes in threads): the im2col
+# matrices and col2im sums live only inside one op's forward, and a fresh array of that size
+# costs more in page faults than its copy (glibc gives large freed blocks back to the kernel, so
+# every step faults them in again: 2,200 faults, 3.5 ms of LeNet's 9 ms step, seen here).
+_SCRATCH = threading.local()
+_SCRATCH_LIMIT = 64 << 20  # bytes: a larger buffer is allocated each time rather than kept
+
+
+def _scratch(slot: str, shape, dtype, *, zeroed: bool = False):
+    """An uninitialised (or ``zeroed``) C-contiguous array over this thread's buffer ``slot``,
+    valid until the next call with that slot: never returned from an op."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    if size > _SCRATCH_LIMIT:
+        return (np.zeros if zeroed else np.empty)(shape, dtype)
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if slot not in buffers or buffers[slot].nbytes < size:
+        buffers[slot] = np.empty(size, np.uint8)
+    out = buffers[slot][:size].view(dtype).reshape(shape)
+    if zeroed:
+        out.fill(0)
+    return out
+
+
+def _batch_last(x, lo, size):
+    """``x`` (N, C, *S) as a contiguous (C, *size, N) scratch array, at offset ``lo`` in zeros
+    (cropped where ``size`` is shorter): one copy that pads and moves the batch last.
+
+    Batch last is the layout of every convolution product here: a window's row of im2col is
+    then, for a stride of 1, one run of ``out_width * N`` contiguous numbers, where the batch-
+    first layout copies runs of ``out_width`` (8 for LeNet's second convolution). NumPy's copy
+    loops cost per run, so im2col is 2-5x faster this way, and so is col2im's scatter."""
+    n, c, *spatial = x.shape
+    whole = not any(lo) and tuple(size) == tuple(spatial)
+    out = _scratch("batch_last", (c, *size, n), x.dtype, zeroed=not whole)
+    inside, source = [slice(None)], [slice(None), slice(None)]
+    for front, s, m in zip(lo, spatial, size):
+        stop = max(min(front + s, m), front)
+        inside.append(slice(front, stop))
+        source.append(slice(0, stop - front))
+    out[tuple(inside)] = np.moveaxis(x[tuple(source)], 0, -1)
+    return out
+
+
 def _columns(x, out_shape, kernel, stride, lo, dilation, groups):
-    """im2col: (groups, C/groups * prod(kernel), N * prod(out_shape)), in one copy. The whole
-    batch is one matrix per group, so that each product is one large BLAS call: many small
-    ones cost far more, above all when BLAS's threads must wait for a busy machine's cores."""
+    """im2col: (groups, C/groups * prod(kernel), prod(out_shape) * N) scratch, in one copy
+    after :func:`_batch_last`. The whole batch is one matrix per group, so that each product is
+    one large BLAS call: many small ones cost far more, above all when BLAS's threads must wait
+    for a busy machine's cores."""
     n, c = x.shape[:2]
-    d = len(kernel)
-    padded = _padded(x, lo, _needed(out_shape, kernel, stride, dilation))
-    view = _windows(padded, out_shape, kernel, stride, dilation)
-    view = view.reshape((n, groups, c // groups) + view.shape[2:])  # splits C: still a view
-    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))
+    padded = _batch_last(x, lo, _needed(out_shape, kernel, stride, dilation))
+    steps = padded.strides[1:-1]
+    view = as_strided(
+        padded,
+        (c, *kernel, *out_shape, n),
+        (padded.strides[0], *(t * d for t, d in zip(steps, dilation)),
+         *(t * s for t, s in zip(steps, stride)), padded.strides[-1]),
+        writeable=False,
+    )  # fmt: skip
+    cols = _scratch("columns", view.shape, x.dtype)
+    np.copyto(cols, view)
     rows = (c // groups) * math.prod(kernel)
-    return view.transpose(order).reshape(groups, rows, n * math.prod(out_shape))
+    return cols.reshape(groups, rows, math.prod(out_shape) * n)
 
 
 def _by_group(y, groups):
-    """(N, O, *G) as (groups, O/groups, N * prod(G)): the layout of _columns' products."""
+    """(N, O, *G) as (groups, O/groups, prod(G) * N) scratch: the layout of _columns'
+    products."""
     n, o = y.shape[:2]
-    size = math.prod(y.shape[2:])
-    grouped = y.reshape(n, groups, o // groups, size).transpose(1, 2, 0, 3)
-    return grouped.reshape(groups, o // groups, n * size)
+    out = _scratch("by_group", (o, *y.shape[2:], n), y.dtype)
+    np.copyto(out, np.moveaxis(y, 0, -1))
+    return out.reshape(groups, o // groups, -1)
 
 
 def _from_groups(product, n, spatial):
-    """A (groups, O/groups, N * prod(spatial)) product as (N, O, *spatial), contiguous."""
+    """A (groups, O/groups, prod(spatial) * N) product as (N, O, *spatial), contiguous."""
     groups, per_group = product.shape[:2]
-    split = product.reshape(groups, per_group, n, math.prod(spatial)).transpose(2, 0, 1, 3)
-    return split.reshape((n, groups * per_group) + tuple(spatial))
+    batch_last = product.reshape((groups * per_group, *spatial, n))
+    return np.ascontiguousarray(np.moveaxis(batch_last, -1, 0))
 
 
-def _per_group_matmul(a, b):
+def _per_group_matmul(a, b, out=None):
     """``a @ b`` for stacks of one matrix per group, as one 2-D BLAS call per group: NumPy's
     matmul of 3-D stacks may take its own loops instead of BLAS (30x slower seen here)."""
-    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
+    if out is None:
+        out = np.empty((a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
     for group in range(a.shape[0]):
         np.matmul(a[group], b[group], out=out[group])
     return out
@@ -162,21 +216,25 @@ class ConvTranspose(Op):
         kernel, grid = w.shape[2:], y.shape[2:]
         c = w.shape[1] * groups
         flat_w = w.reshape(groups, o // groups, c // groups * math.prod(kernel))
-        # (groups, C/groups * prod(K), N * L): every window's share of the input gradient
-        rows = _per_group_matmul(flat_w.transpose(0, 2, 1), _by_group(y, groups))
-        cols = rows.reshape((groups, c // groups) + kernel + (n,) + grid)
+        by_group = _by_group(y, groups)
+        rows = _scratch("rows", (groups, flat_w.shape[2], by_group.shape[2]),
+                        np.result_type(w, y))
+        _per_group_matmul(flat_w.transpose(0, 2, 1), by_group, out=rows)
+        # (groups, C/groups, *K, *G, N): every window's share of the input gradient
+        cols = rows.reshape((groups, c // groups, *kernel, *grid, n))
         size = tuple(max(a, f + s) for a, f, s in zip(_needed(grid, kernel, stride, dilation),
                                                        lo, out_shape))  # fmt: skip
-        padded = np.zeros((groups, c // groups, n) + size, rows.dtype)
+        padded = _scratch("col2im", (groups, c // groups, *size, n), rows.dtype, zeroed=True)
         for offset in np.ndindex(*kernel):  # col2im: one strided add per kernel offset
             window = tuple(
                 slice(k * d, k * d + (m - 1) * s + 1, s)
                 for k, d, m, s in zip(offset, dilation, grid, stride)
             )
-            padded[(Ellipsis,) + window] += cols[(slice(None), slice(None)) + offset]
+            padded[(slice(None), slice(None), *window)] += cols[(slice(None), slice(None),
+                                                                 *offset)]
         crop = tuple(slice(f, f + s) for f, s in zip(lo, out_shape))
-        out = padded.reshape((c, n) + size)[(slice(None), slice(None)) + crop]
-        return _add_bias(np.ascontiguousarray(out.swapaxes(0, 1)), b)
+        out = padded.reshape((c, *size, n))[(slice(None), *crop)]
+        return _add_bias(np.ascontiguousarray(np.moveaxis(out, -1, 0)), b)
 
     @staticmethod
     def vjp(ctx, h, y, w, b):
@@ -209,8 +267,11 @@ class ConvWeight(Op):
     def forward(x, y, stride, lo, dilation, groups, kernel):
         o = y.shape[1]
         cols = _columns(x, y.shape[2:], kernel, stride, lo, dilation, groups)
-        total = _per_group_matmul(_by_group(y, groups), cols.transpose(0, 2, 1))
-        return total.reshape((o, x.shape[1] // groups) + tuple(kernel))
+        # cols @ y.T, transposed: OpenBLAS is about 2x faster this way round for these long,
+        # thin products than for y @ cols.T
+        total = _per_group_matmul(cols, _by_group(y, groups).transpose(0, 2, 1))
+        return np.ascontiguousarray(total.transpose(0, 2, 1)).reshape(
+            (o, x.shape[1] // groups, *kernel))
 
     @staticmethod
     def vjp(ctx, h, x, y):
