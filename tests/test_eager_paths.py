@@ -102,3 +102,25 @@ def test_replacing_a_leaf_array_after_use_still_fits_its_gradient():
     x.data = gg.tensor(np.array([5.0, 6.0]))
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2.0 * np.exp([2.0, 4.0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(300, 200), (7, 5), (3, 40000)], ids=str)
+def test_relu_gradient_in_blocks_equals_torchs(shape, dtype):
+    """Above 32,768 elements ReLU's gradient goes in blocks (no layer-sized mask); the last
+    block is partial, and a transposed (non-contiguous) upstream gradient takes the plain
+    path: torch's threshold_backward on the same values, exactly."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, :3] = 0.0  # relu'(0) is 0 in both
+    weights = rng.standard_normal(shape[::-1]).astype(dtype).T  # a transposed view
+    grads = []
+    for lib in (gg, torch):
+        leaf = lib.tensor(x, requires_grad=True)
+        for upstream in (lib.tensor(np.ascontiguousarray(weights)), lib.tensor(weights)):
+            leaf.grad = None
+            (lib.relu(leaf) * upstream).sum().backward()
+            grads.append(leaf.grad.numpy().copy())
+    ours, theirs = grads[:2], grads[2:]
+    for mine, ref in zip(ours, theirs):
+        np.testing.assert_array_equal(mine, ref)

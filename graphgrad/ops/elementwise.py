@@ -294,11 +294,11 @@ _unary(
 _unary("floor", "FloorBackward0", np.floor, _zero_vjp, saves=False)
 _unary("ceil", "CeilBackward0", np.ceil, _zero_vjp, saves=False)
 _unary("round", "RoundBackward0", np.round, _zero_vjp, saves=False)
-# The mask multiplies rather than selects (np.where is several times slower): identical to
-# torch's threshold_backward for finite gradients; a NaN or infinite gradient at an inactive unit
-# stays NaN here where torch gives 0.
-_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (g * (ctx.out > 0),), reads_input=False,
-       reads_output=True)
+# g * (out > 0) (ops.numpy_ns.relu_backward): the mask multiplies rather than selects
+# (np.where is several times slower), identical to torch's threshold_backward for finite
+# gradients; a NaN or infinite gradient at an inactive unit stays NaN here where torch gives 0.
+_unary("relu", "ReluBackward0", _relu, lambda ctx, g, x: (ctx.xp.relu_backward(g, ctx.out),),
+       reads_input=False, reads_output=True)
 
 
 class _NoGrad(Op):
