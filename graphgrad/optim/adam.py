@@ -29,19 +29,9 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
     >>> p.round(6), m, v.round(6)
     (array([0.9]), array([0.05]), array([0.00025]))
     """
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = grad + param * weight_decay
-    first, second = scratch if scratch is not None else (np.empty_like(param), np.empty_like(param))
-    lerp_(exp_avg, grad, 1 - beta1, scratch=first)
-    np.multiply(grad, 1 - beta2, out=second)
-    second *= grad
-    exp_avg_sq *= beta2
-    exp_avg_sq += second
+    grad = adam_gradient(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
+    first, second = update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2, scratch)
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     step_size = lr / bias_correction1
@@ -53,6 +43,34 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
     update = np.multiply(exp_avg, -step_size, out=first)  # torch's addcdiv_: (value*m) / denom
     update /= denom
     param += update
+
+
+def adam_gradient(param, grad, *, lr, weight_decay, maximize, decoupled_weight_decay):
+    """The gradient the Adam family steps with, as torch computes it first: negated with
+    ``maximize``, plus ``weight_decay * param`` (L2); decoupled (AdamW, NAdamW...), ``param``
+    shrinks in place instead. ``grad`` itself is never modified."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            grad = grad + param * weight_decay
+    return grad
+
+
+def update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2, scratch=None):
+    """torch's ``exp_avg.lerp_(grad, 1 - beta1)`` and ``exp_avg_sq.mul_(beta2).addcmul_(grad,
+    grad, value=1 - beta2)``, in place; returns two work buffers shaped like the moments (the
+    ``scratch`` pair when given), free for the rest of the step."""
+    first, second = scratch if scratch is not None else (np.empty_like(exp_avg),
+                                                         np.empty_like(exp_avg))
+    lerp_(exp_avg, grad, 1 - beta1, scratch=first)
+    np.multiply(grad, 1 - beta2, out=second)  # addcmul_: (value * grad) * grad
+    second *= grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += second
+    return first, second
 
 
 class Adam(Optimizer):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import wrap
-from ._lerp import lerp_
-from .adam import _check_adam_hyperparameters
+from .adam import _check_adam_hyperparameters, adam_gradient, update_moments
 from .optimizer import Optimizer, check_kernel_flags, increment, new_step
 
 
@@ -24,24 +23,14 @@ def nadam_update(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr, beta
     >>> float(p[0]) < 1.0, m.round(6)
     (True, array([0.05]))
     """
-    if maximize:
-        grad = -grad
+    grad = adam_gradient(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
     bias_correction2 = 1 - beta2**step
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = grad + param * weight_decay
-    first, second = scratch if scratch is not None else (np.empty_like(param), np.empty_like(param))
     # the momentum cache mu_t and mu_{t+1}
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
     mu_product *= mu
-    lerp_(exp_avg, grad, 1 - beta1, scratch=first)
-    exp_avg_sq *= beta2
-    np.multiply(grad, 1 - beta2, out=second)  # torch's addcmul_: (value * grad) * grad
-    second *= grad
-    exp_avg_sq += second
+    first, second = update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2, scratch)
     denom = np.divide(exp_avg_sq, bias_correction2, out=second)
     np.sqrt(denom, out=denom)
     denom += eps

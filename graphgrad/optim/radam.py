@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import wrap
-from ._lerp import lerp_
-from .adam import _check_adam_hyperparameters
+from .adam import _check_adam_hyperparameters, adam_gradient, update_moments
 from .optimizer import Optimizer, check_kernel_flags, increment, new_step
 
 
@@ -23,19 +22,9 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1, beta2, ep
     >>> p.round(6), m
     (array([0.95]), array([0.05]))
     """
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = grad + param * weight_decay
-    first, second = scratch if scratch is not None else (np.empty_like(param), np.empty_like(param))
-    lerp_(exp_avg, grad, 1 - beta1, scratch=first)
-    exp_avg_sq *= beta2
-    np.multiply(grad, 1 - beta2, out=second)  # torch's addcmul_: (value * grad) * grad
-    second *= grad
-    exp_avg_sq += second
+    grad = adam_gradient(param, grad, lr=lr, weight_decay=weight_decay, maximize=maximize,
+                         decoupled_weight_decay=decoupled_weight_decay)
+    first, second = update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2, scratch)
     bias_correction1 = 1 - beta1**step
     bias_correction2 = 1 - beta2**step
     update = np.divide(exp_avg, bias_correction1, out=first)
