@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from optim_case import SHAPES, assert_close, gradient, initial_params, leaves, make, run
 
 import graphgrad as gg
 import graphgrad.optim as optim
@@ -17,7 +18,6 @@ from graphgrad.optim.adam import adam_update
 from graphgrad.optim.rmsprop import rmsprop_update
 from graphgrad.optim.sgd import BLOCK, add_scaled, sgd_update
 
-SHAPES = [(3, 4), (5,), ()]
 STEPS = 25
 
 CASES = [
@@ -40,51 +40,13 @@ CASES = [
 IDS = [f"{name}-{'-'.join(kw) or 'defaults'}" for name, kw in CASES]
 
 
-def initial_params(dtype=np.float64, seed=0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
-
-
-def gradient(p: np.ndarray, step: int, index: int) -> np.ndarray:
-    """A gradient that depends on the parameter (so trajectories can diverge) and the step."""
-    rng = np.random.default_rng(1000 * step + index)
-    noise = rng.standard_normal(p.shape).astype(p.dtype)
-    return (p * 0.5 + np.sin(p) + noise).astype(p.dtype)
-
-
-def make(lib, name: str, params, kwargs):
-    module = optim if lib is gg else torch.optim
-    return getattr(module, name)(params, **kwargs)
-
-
-def leaves(lib, arrays):
-    return [lib.tensor(a.copy(), requires_grad=True) for a in arrays]
-
-
-def run(lib, opt, params, steps, start=0) -> list[list[np.ndarray]]:
-    """Inject gradients computed in NumPy from each library's own parameters; record them."""
-    trajectory = []
-    for t in range(start, start + steps):
-        for i, p in enumerate(params):
-            p.grad = lib.tensor(gradient(p.detach().numpy(), t, i))
-        opt.step()
-        trajectory.append([p.detach().numpy().copy() for p in params])
-    return trajectory
-
-
-def assert_trajectories_close(ours, theirs, rtol, atol):
-    for t, (a_step, b_step) in enumerate(zip(ours, theirs)):
-        for a, b in zip(a_step, b_step):
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"step {t}")
-
-
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
 def test_float64_trajectory_matches_torch(name, kwargs):
     arrays = initial_params()
     ours, theirs = leaves(gg, arrays), leaves(torch, arrays)
     a = run(gg, make(gg, name, ours, kwargs), ours, STEPS)
     b = run(torch, make(torch, name, theirs, kwargs), theirs, STEPS)
-    assert_trajectories_close(a, b, rtol=1e-12, atol=1e-13)
+    assert_close(a, b, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
@@ -94,7 +56,7 @@ def test_float32_trajectory_close_to_torch(name, kwargs):
     a = run(gg, make(gg, name, ours, kwargs), ours, STEPS)
     b = run(torch, make(torch, name, theirs, kwargs), theirs, STEPS)
     assert a[-1][0].dtype == np.float32
-    assert_trajectories_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def grouped(lib, params):
@@ -108,7 +70,7 @@ def test_param_groups_with_their_own_hyperparameters():
     ref = torch.optim.SGD(grouped(torch, theirs), lr=0.1, momentum=0.9)
     assert [g["lr"] for g in opt.param_groups] == [0.05, 0.1]
     assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.5]
-    assert_trajectories_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
+    assert_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
 
 
 def test_add_param_group_fills_defaults_and_rejects_duplicates():
@@ -119,7 +81,7 @@ def test_add_param_group_fills_defaults_and_rejects_duplicates():
     ref.add_param_group({"params": theirs[1:], "lr": 0.1})
     assert opt.param_groups[1]["betas"] == (0.9, 0.999)
     assert opt.param_groups[1].keys() == ref.param_groups[1].keys()
-    assert_trajectories_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
+    assert_close(run(gg, opt, ours, 10), run(torch, ref, theirs, 10), 1e-12, 1e-13)
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [ours[0]]})
 
@@ -254,7 +216,7 @@ def test_loading_torchs_state_dict_continues_torchs_run(name, kwargs):
     opt.load_state_dict(to_graphgrad(ref.state_dict()))
     a = run(gg, opt, ours, 15, start=10)
     b = run(torch, ref, theirs, 15, start=10)
-    assert_trajectories_close(a, b, rtol=1e-12, atol=1e-13)
+    assert_close(a, b, rtol=1e-12, atol=1e-13)
 
 
 def test_load_state_dict_casts_state_to_the_parameter_dtype_but_not_step():
