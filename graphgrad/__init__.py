@@ -19,6 +19,7 @@ from . import (
     graph,
     linalg,
     nn,
+    onnx,
     optim,
     train,
     utils,

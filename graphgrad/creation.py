@@ -95,6 +95,28 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _new(array, False)
 
 
+def from_dlpack(ext_tensor, *, device=None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing memory with ``ext_tensor``, any CPU producer of DLPack (a torch tensor,
+    a NumPy array, a graphgrad tensor), as torch.from_dlpack; ``copy=True`` copies instead.
+
+    >>> import numpy as np, graphgrad as gg
+    >>> a = np.zeros(3, np.float32)
+    >>> t = gg.from_dlpack(a)
+    >>> a[1] = 5.0
+    >>> t.tolist(), t.dtype
+    ([0.0, 5.0, 0.0], graphgrad.float32)
+    """
+    _check_device(device)
+    if not hasattr(ext_tensor, "__dlpack__"):
+        raise TypeError(
+            f"from_dlpack expects an object with __dlpack__ and __dlpack_device__ (a tensor or "
+            f"array), got {type(ext_tensor).__name__}; a bare DLPack capsule is not accepted"
+        )
+    array = np.from_dlpack(ext_tensor) if copy is None else np.from_dlpack(ext_tensor, copy=copy)
+    _dtype.from_numpy_dtype(array.dtype)  # graphgrad's error for a dtype it cannot hold
+    return _new(array, False)
+
+
 def _leaf(array: np.ndarray, requires_grad: bool) -> Tensor:
     t = _new(array, False)
     if requires_grad:

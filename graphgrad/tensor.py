@@ -503,7 +503,32 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        # np.asarray(t) shares the memory and np.array(t) copies, as for torch's tensors
+        return np.asarray(self._data, dtype=dtype, copy=copy)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The tensor's memory as a DLPack capsule, for another library's ``from_dlpack``: no
+        copy, strides included (NumPy's own export of the array). As torch, a tensor that
+        requires grad must be detached first.
+
+        >>> import numpy as np, graphgrad as gg
+        >>> t = gg.tensor([1, 2, 3])
+        >>> np.from_dlpack(t)[0] = 7
+        >>> t.tolist()
+        [7, 2, 3]
+        """
+        if self._requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        if _grad_state.capture is not None:
+            _state.note("read", self, "__dlpack__()")
+        # Only the arguments given: NumPy 2.0's export knows none but stream, and a consumer that
+        # asks for max_version retries without it on a TypeError, as the protocol says.
+        asked = dict(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+        return self._data.__dlpack__(**{k: v for k, v in asked.items() if v is not None})
+
+    def __dlpack_device__(self) -> tuple:
+        """(1, 0): DLPack's code for the CPU, device 0."""
+        return self._data.__dlpack_device__()
 
     def detach(self) -> Tensor:
         """The same memory, outside any graph; an in-place change to either is seen by backward."""

@@ -22,6 +22,7 @@ LAYERS = [
     ["graph"],
     ["distributed"],  # collectives on tensors; nn.parallel and data's sampler build on them
     ["nn", "optim", "data", "utils", "io", "viz"],
+    ["interop", "onnx"],  # to and from torch (modules, torch.fx) and ONNX: optional extras
     ["train", "tasks"],
     ["sweep"],
     ["lab"],

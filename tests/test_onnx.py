@@ -1,0 +1,326 @@
+"""graphgrad.onnx.export: models and graphs written as ONNX pass onnx's checker, and onnxruntime,
+an independent runtime, computes what graphgrad computes on new random inputs (1e-5 in float32).
+Also the names, the errors (unsupported ops, a missing directory, bad arguments), atomic writes
+and ``import graphgrad.onnx`` without onnx installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+import graphgrad as gg
+from graphgrad import nn
+from graphgrad.onnx import OnnxExportError, UnsupportedOperatorError, export
+
+RNG = np.random.default_rng(0)
+
+
+def session(path) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # no warnings on stderr
+    return onnxruntime.InferenceSession(
+        os.fspath(path), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def checked(path) -> onnx.ModelProto:
+    """The model read back from the file, after onnx's own full check."""
+    model = onnx.load(os.fspath(path))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def random(shape, dtype=np.float32) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def eager(model, *arrays):
+    model.eval()
+    with gg.no_grad():
+        out = model(*(gg.from_numpy(a) for a in arrays))
+    return out.numpy()
+
+
+MODELS = {
+    "relu_mlp": (lambda: nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)), (5, 6)),
+    "tanh_sigmoid": (
+        lambda: nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8, bias=False),
+                              nn.Sigmoid(), nn.Linear(8, 2)),
+        (4, 6),
+    ),
+    "gelu_layernorm_softmax": (
+        lambda: nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.LayerNorm(8),
+                              nn.GELU(approximate="tanh"), nn.Linear(8, 4), nn.Softmax(dim=-1)),
+        (3, 6),
+    ),
+    "flatten_dropout_logsoftmax": (
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 10), nn.ReLU(), nn.Dropout(0.5),
+                              nn.Linear(10, 5), nn.LogSoftmax(dim=1)),
+        (4, 3, 4),
+    ),
+    "batch_of_sequences": (  # Linear on 3-D input: MatMul + Add, not Gemm
+        lambda: nn.Sequential(nn.Linear(5, 7), nn.SiLU(), nn.Linear(7, 2), nn.Softmax(dim=1)),
+        (2, 3, 5),
+    ),
+    "other_activations": (
+        lambda: nn.Sequential(nn.Linear(4, 9), nn.ReLU6(), nn.Linear(9, 9), nn.ELU(0.7),
+                              nn.Linear(9, 9), nn.SELU(), nn.Linear(9, 9), nn.CELU(1.3),
+                              nn.Linear(9, 9), nn.Softplus(beta=2.0, threshold=3.0),
+                              nn.Linear(9, 9), nn.LeakyReLU(0.1), nn.Hardtanh(-0.3, 0.4)),
+        (6, 4),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_sequential_models_match_onnxruntime(tmp_path, name):
+    build, shape = MODELS[name]
+    gg.manual_seed(1)
+    model = build()
+    model.train()  # exported in eval mode (dropout off); the modes are restored after
+    path = tmp_path / f"{name}.onnx"
+    export(model, gg.randn(*shape), path)
+    assert all(m.training for m in model.modules())
+    proto = checked(path)
+    assert {i.name for i in proto.graph.initializer} >= {k for k, _ in model.named_parameters()}
+    run = session(path)
+    for _ in range(3):  # inputs the export never saw
+        x = random(shape, np.float32) * 3
+        (got,) = run.run(None, {"input": x})
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, eager(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_float64_model_exports_float64(tmp_path):
+    gg.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)).double()
+    path = tmp_path / "double.onnx"
+    export(model, gg.randn(4, 3, dtype=gg.float64), path)
+    proto = checked(path)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    x = random((4, 3), np.float64)
+    (got,) = session(path).run(None, {"input": x})
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, eager(model, x), rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_exports_its_running_statistics(tmp_path):
+    gg.manual_seed(4)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+    for _ in range(3):  # running statistics away from their initial 0 and 1
+        model(gg.randn(8, 4) * 2 + 1)
+    path = tmp_path / "bn.onnx"
+    export(model, gg.randn(5, 4), path)
+    names = {i.name for i in checked(path).graph.initializer}
+    assert {"1.running_mean", "1.running_var", "1.weight", "1.bias"} <= names
+    x = random((5, 4))
+    (got,) = session(path).run(None, {"input": x})
+    np.testing.assert_allclose(got, eager(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_model_in_training_mode_is_the_identity_when_exported(tmp_path):
+    model = nn.Sequential(nn.Dropout(0.9))
+    path = tmp_path / "dropout.onnx"
+    export(model, gg.ones(2, 3), path)
+    x = random((2, 3))
+    np.testing.assert_array_equal(session(path).run(None, {"input": x})[0], x)
+    assert [n.op_type for n in checked(path).graph.node] == ["Identity"]
+
+
+def build_graph():
+    """A graph built node by node using most of the supported primitives."""
+    g = gg.Graph()
+    x = g.input("x", shape=(4, 3))
+    y = g.input("y", shape=(3, 4))
+    w = g.parameter("w", RNG.standard_normal((3, 5)).astype(np.float32))
+    h = g.matmul(x, w)  # (4, 5)
+    h = g.op("maximum", h, g.op("neg", h)) - g.op("minimum", h, g.constant(np.float32(0.25)))
+    h = g.op("exp", g.op("tanh", h)) + g.op("log", g.op("sqrt", g.op("sigmoid", h)))
+    h = g.pow(h, 2.0) / (g.op("relu", h) + 1.5)
+    s = g.sum(h, dim=1, keepdim=True) + g.mean(h, dim=(0, 1))  # (4, 1)
+    t = g.op("permute", g.op("reshape", y, params=((2, 6),)), params=((1, 0),))  # (6, 2)
+    t = g.op("transpose", g.op("softmax", t, params=(0,)), params=((1, 0),))  # (2, 6)
+    u = g.op("log_softmax", g.op("reshape", t, params=((3, 4),)), params=(1,))  # (3, 4)
+    v = g.op("where", g.op("gt", x, 0.0), x, g.op("mul", x, 0.5))  # (4, 3)
+    g.output(h * s, name="scaled")
+    g.output(g.matmul(v, u), name="mixed")
+    g.output(g.sum(v), name="total")
+    return g
+
+
+def test_hand_built_graph_matches_onnxruntime(tmp_path):
+    g = build_graph()
+    path = tmp_path / "graph.onnx"
+    export(g, (gg.randn(4, 3), gg.randn(3, 4)), path)
+    proto = checked(path)
+    assert [i.name for i in proto.graph.input] == ["x", "y"]
+    assert [o.name for o in proto.graph.output] == ["scaled", "mixed", "total"]
+    assert [i.name for i in proto.graph.initializer if i.name == "w"] == ["w"]
+    run = session(path)
+    for _ in range(3):
+        x, y = random((4, 3)), random((3, 4))
+        got = run.run(None, {"x": x, "y": y})
+        want = g.run({"x": gg.from_numpy(x), "y": gg.from_numpy(y)}).outputs
+        assert len(got) == len(want) == 3
+        for a, b in zip(got, want):
+            assert a.shape == tuple(b.shape)
+            np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def traced_function(x, y):
+    """Python numbers, reductions, shapes, comparisons and joins, as traced code writes them."""
+    a = (x / 8 + 1).clamp(-0.5, 0.75) ** 3
+    b = gg.cat([a, y.T], dim=1).amax(dim=0, keepdim=True).expand(3, 8)
+    c = gg.stack([a, a * 2], dim=0).logsumexp(dim=0).repeat(1, 2)
+    d = (x > 0).float() + x.to(gg.int64) + (x != y.T).to(gg.float32)
+    d = d + (x.to(gg.int64) >= 0.5).float()  # compared in float64: 0 >= 0.5 is False
+    e = x.unsqueeze(0).squeeze(0).reshape(3, 2, 2).permute(2, 0, 1).flatten(1).abs().rsqrt()
+    return b + c, d, e.max() + x.mean() + gg.where(x > 0.5, x, -x).sum()
+
+
+def test_traced_function_matches_onnxruntime_and_eager_dtypes(tmp_path):
+    x0, y0 = gg.randn(3, 4), gg.randn(4, 3)
+    g = gg.trace(traced_function, x0, y0)
+    path = tmp_path / "traced.onnx"
+    export(g, (x0, y0), path, output_names=["joined", "counts", "scalar"])
+    checked(path)
+    run = session(path)
+    for _ in range(3):
+        x, y = random((3, 4)) * 2, random((4, 3)) * 2
+        got = run.run(None, {"x": x, "y": y})
+        want = traced_function(gg.from_numpy(x), gg.from_numpy(y))
+        for a, b in zip(got, want):
+            assert a.dtype == b.numpy().dtype == np.float32  # eager's dtypes, not float64
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_names_are_honoured_and_outputs_may_repeat(tmp_path):
+    g = gg.Graph()
+    a, b = g.input("a", shape=(2,)), g.input("b", shape=(2,))
+    total = g.add(a, b)
+    g.output(total)
+    g.output(total)
+    g.output(a)  # an input as an output: an Identity node
+    path = tmp_path / "names.onnx"
+    export(g, None, path, input_names=["left", "right"], output_names=["s", "s_again", "a_out"])
+    proto = checked(path)
+    run = session(path)
+    assert [i.name for i in run.get_inputs()] == ["left", "right"]
+    assert [o.name for o in run.get_outputs()] == ["s", "s_again", "a_out"]
+    assert [i.name for i in proto.graph.input] == ["left", "right"]
+    x, y = np.array([1.0, 2.0], np.float32), np.array([10.0, 20.0], np.float32)
+    s, s_again, a_out = run.run(None, {"left": x, "right": y})
+    np.testing.assert_array_equal(s, [11.0, 22.0])
+    np.testing.assert_array_equal(s_again, [11.0, 22.0])
+    np.testing.assert_array_equal(a_out, x)
+
+
+def test_default_names_come_from_forward_and_two_outputs(tmp_path):
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(3, 4)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, features, bias):
+            h = self.body(features).relu() + bias
+            return self.head(h), h.sum(dim=1)
+
+    model = TwoHeads()
+    path = tmp_path / "heads.onnx"
+    export(model, (gg.randn(5, 3), gg.randn(5, 4)), path)
+    run = session(path)
+    assert [i.name for i in run.get_inputs()] == ["features", "bias"]
+    assert [o.name for o in run.get_outputs()] == ["output0", "output1"]
+    assert {i.name for i in checked(path).graph.initializer} >= {"body.weight", "head.bias"}
+    f, b = random((5, 3)), random((5, 4))
+    got = run.run(None, {"features": f, "bias": b})
+    with gg.no_grad():
+        want = model(gg.from_numpy(f), gg.from_numpy(b))
+    for a, w in zip(got, want):
+        np.testing.assert_allclose(a, w.numpy(), rtol=1e-5, atol=1e-5)
+
+
+class Cumulative(nn.Module):
+    def forward(self, x):
+        return x.cumsum(dim=1)
+
+
+def test_unsupported_ops_are_all_named_with_their_module(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4), Cumulative(), nn.ReLU(), nn.Sequential(Cumulative()))
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"the old file")
+    with pytest.raises(UnsupportedOperatorError) as info:
+        export(model, gg.randn(2, 4), path)
+    message = str(info.value)
+    assert "2 operation(s) cannot be exported" in message
+    assert "(cumsum) in module 1 (Cumulative)" in message
+    assert "(cumsum) in module 3.0 (Cumulative)" in message
+    assert "supported ops:" in message and "linear" in message
+    assert path.read_bytes() == b"the old file"  # nothing written, the old file kept
+    assert os.listdir(tmp_path) == ["model.onnx"]  # and no temporary file left
+
+
+def test_unsupported_op_in_a_graph_is_named():
+    g = gg.Graph()
+    x = g.input("x", shape=(3,))
+    g.output(g.op("argsort", g.op("exp", x), params=(0, False), name="order"))
+    with pytest.raises(UnsupportedOperatorError, match=r"node #2 'order' \(argsort\): no ONNX"):
+        export(g, None, "unused.onnx")
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    missing = tmp_path / "no" / "such" / "dir" / "m.onnx"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export(nn.Sequential(nn.ReLU()), gg.randn(2), missing)
+    assert not (tmp_path / "no").exists()
+
+
+def test_bad_arguments():
+    model = nn.Sequential(nn.ReLU())
+    with pytest.raises(OnnxExportError, match="2 input_names given for 1 inputs"):
+        export(model, gg.randn(2), "m.onnx", input_names=["a", "b"])
+    with pytest.raises(OnnxExportError, match="distinct"):
+        export(build_graph(), (gg.randn(4, 3), gg.randn(3, 4)), "m.onnx", input_names=["a", "a"])
+    with pytest.raises(OnnxExportError, match="opset_version 9"):
+        export(model, gg.randn(2), "m.onnx", opset_version=9)
+    with pytest.raises(TypeError, match="expected a graphgrad.nn.Module or a graphgrad.Graph"):
+        export(lambda x: x, gg.randn(2), "m.onnx")
+    with pytest.raises(TypeError, match="example input 0 must be a tensor"):
+        export(model, [[1.0, 2.0]], "m.onnx")
+    g = gg.Graph()
+    g.output(g.input("x") * 2)
+    with pytest.raises(OnnxExportError, match="declare no shape; pass example_inputs"):
+        export(g, None, "m.onnx")
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_older_opsets_run_in_onnxruntime(tmp_path, opset):
+    gg.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.Tanh(), nn.Linear(6, 2))
+    path = tmp_path / f"opset{opset}.onnx"
+    export(model, gg.randn(3, 4), path, opset_version=opset)
+    assert checked(path).opset_import[0].version == opset
+    x = random((3, 4))
+    (got,) = session(path).run(None, {"input": x})
+    np.testing.assert_allclose(got, eager(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_import_without_onnx_and_the_error_export_gives():
+    # onnx and onnxruntime made unimportable in a fresh interpreter
+    code = (
+        "import sys; sys.modules['onnx'] = None; sys.modules['onnxruntime'] = None\n"
+        "import graphgrad, graphgrad.onnx\n"
+        "try:\n"
+        "    graphgrad.onnx.export(graphgrad.nn.ReLU(), graphgrad.ones(2), 'x.onnx')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install graphgrad[onnx]" in done.stdout
