@@ -644,3 +644,17 @@ def test_one_hot_matches_torch():
         == torch.nn.functional.one_hot(torch.tensor(labels)).tolist()
     )
     assert F.one_hot(gg.tensor(labels), 6).shape == (2, 2, 6)
+
+
+def test_assigning_an_existing_name_keeps_its_place_as_in_torch():
+    """``lin.weight = Parameter(...)`` and ``layers[0] = ...`` replace in place: the state
+    dict's order, and a ModuleList's entries, are torch's."""
+    seen = []
+    for lib in (gg, torch):
+        lin = lib.nn.Linear(2, 3)
+        lin.weight = lib.nn.Parameter(lib.zeros(3, 2))
+        layers = lib.nn.ModuleList([lib.nn.ReLU(), lib.nn.Tanh()])
+        layers[0] = lib.nn.Sigmoid()
+        layers[1] = lib.nn.GELU()
+        seen.append((list(lin.state_dict()), [type(m).__name__ for m in layers]))
+    assert seen[0] == seen[1] == (["weight", "bias"], ["Sigmoid", "GELU"])
