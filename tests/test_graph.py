@@ -906,3 +906,45 @@ def test_graph_examples_are_reachable_after_import_graphgrad() -> None:
     code = "import graphgrad as gg; gg.graph.examples.branch_and_merge()"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_a_traced_python_number_keeps_the_dtype_eager_code_computes_in(dtype):
+    """``x / 8 + 1`` on float32 is float32 in torch; the traced graph's constants are the numbers
+    as the ops saw them, so its replay does not widen to float64."""
+
+    def fn(lib, x):
+        return (x / 8 + 1) * 2.5 - x
+
+    values = np.arange(6).astype(dtype)
+    expected = fn(torch, torch.tensor(values))
+    graph = gg.trace(lambda x: fn(gg, x), gg.tensor(values))
+    got = graph(gg.tensor(values))
+    assert got.dtype.name == str(expected.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_an_operand_left_out_is_traced_replayed_differentiated_and_explained():
+    """conv2d without a bias and a one-sided clamp pass None to their primitives: the graph
+    keeps a value-less constant, and its run, gradients and table are torch's."""
+    import graphgrad.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+
+    def fn(lib, functional, x, w):
+        return functional.conv2d(x, w).clamp(min=0.1).sum()
+
+    tx, tw = torch.tensor(x), torch.tensor(w, requires_grad=True)
+    expected = fn(torch, torch.nn.functional, tx, tw)
+    expected.backward()
+    weight = gg.tensor(w, requires_grad=True)
+    graph = gg.trace(lambda x: fn(gg, F, x, weight), gg.tensor(x))
+    assert [n.value for n in graph.constants if n.name == "None"] == [None, None]
+    run = graph.run([gg.tensor(x)], backward=True)
+    np.testing.assert_allclose(run.output.item(), expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(weight.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    table = str(graph.explain([gg.tensor(x)]))
+    assert "conv" in table and "None" in table
+    again = gg.Graph.from_json(graph.to_json())
+    np.testing.assert_allclose(again(gg.tensor(x)).item(), expected.item(), rtol=1e-12)

@@ -35,8 +35,10 @@ class _Recorder:
         if traced:
             self.traced_arrays.add(id(t._data))
 
-    def node_for(self, x) -> int:
-        """The node of an operand: a recorded tensor, a new parameter or constant."""
+    def node_for(self, x, seen=None) -> int:
+        """The node of an operand: a recorded tensor, a new parameter or constant. A Python
+        number becomes a constant of the dtype the op ``seen`` it in (``x / 8`` on float32 saw a
+        float32 8): a 0-d int64 or float64 constant would widen the replay's result."""
         if isinstance(x, Tensor):
             known = self.node_of.get(id(x))
             if known is not None:
@@ -54,6 +56,10 @@ class _Recorder:
                 ref = self.graph.constant(x.detach(), name=name)
             self.bind(x, ref.id, traced=False)
             return ref.id
+        if x is None:  # an operand left out (conv's bias, a loss's weight): replayed as None
+            return self.graph._add("constant", name="None", value=None).id
+        if isinstance(seen, np.ndarray) and not isinstance(x, np.ndarray):
+            return self.graph.constant(seen).id
         return self.graph.constant(np.asarray(x) if isinstance(x, np.ndarray) else x).id
 
     def __call__(self, op, inputs, params, out: Tensor, arrays) -> None:
@@ -68,7 +74,14 @@ class _Recorder:
                 f"index tensor); a traced graph would freeze it at the example's value. Use "
                 f"where() or gather() with the index as an input instead."
             )
-        ids = tuple(self.node_for(x) for x in inputs)
+        operands = [a for a in arrays if isinstance(a, np.ndarray)]
+
+        def as_seen(a):  # a Python number NumPy met weakly: the dtype it computed in
+            if isinstance(a, (int, float)) and operands:
+                return np.asarray(a, np.result_type(*operands, a))
+            return a
+
+        ids = tuple(self.node_for(x, as_seen(seen)) for x, seen in zip(inputs, arrays))
         ref = self.graph._add(
             "op",
             op=op.name,

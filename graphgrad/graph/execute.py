@@ -217,7 +217,7 @@ def _seed_gradients(run: GraphRun, grad_outputs) -> dict[int, np.ndarray]:
 
 def _vjp(graph, run, node, g, requires) -> list:
     """The gradient the node sends to each input that needs one, fitted to that input."""
-    arrays = [run.values[i]._data for i in node.inputs]
+    arrays = operand_arrays(run, node)
     needs = tuple(requires[i] for i in node.inputs)
     ctx = VjpContext(node.params, run.values[node.id]._data, needs)
     grads = OPS[node.op].vjp(ctx, g, *arrays)
@@ -230,6 +230,11 @@ def _vjp(graph, run, node, g, requires) -> list:
     return sent
 
 
+def operand_arrays(run: GraphRun, node) -> list:
+    """The arrays of an op node's operands; None for an operand left out (conv's bias)."""
+    return [None if run.values[i] is None else run.values[i]._data for i in node.inputs]
+
+
 def _forward_cost(graph: Graph, run: GraphRun, t: int) -> int:
     """Elements a node touches (multiply-adds for a matmul): decides where it runs. Estimated
     on a node's first run and remembered, so the thread pool's choice costs a dict lookup."""
@@ -237,12 +242,12 @@ def _forward_cost(graph: Graph, run: GraphRun, t: int) -> int:
     if cost is not None:
         return cost
     node = graph.nodes[t]
-    arrays = [run.values[i]._data for i in node.inputs] if node.kind == "op" else []
+    arrays = operand_arrays(run, node) if node.kind == "op" else []
     if node.op == "matmul":
         a, b = arrays
         cost = a.size * (b.shape[-1] if b.ndim > 1 else 1)
     else:
-        cost = sum(a.size for a in arrays)
+        cost = sum(a.size for a in arrays if a is not None)
     graph._costs[t] = cost
     return cost
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..ops import OPS
 from ..ops.numpy_ns import VjpContext
 from .core import Graph
-from .execute import GraphRun
+from .execute import GraphRun, operand_arrays
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^", "matmul": "@"}
 _MAX_FORMULA = 40
@@ -253,7 +253,7 @@ def _backward_row(graph, run, t, users, labels, out_name) -> dict:
 def _local_derivatives(graph, run, node) -> list:
     """d(node)/d(input) for scalar nodes: the vjp of an upstream gradient of exactly 1."""
     out = run.values[node.id]._data
-    arrays = [run.values[i]._data for i in node.inputs]
+    arrays = operand_arrays(run, node)
     if out.size != 1 or any(a.size != 1 for a in arrays):
         return [None] * len(arrays)
     ctx = VjpContext(node.params, out, (True,) * len(arrays))
@@ -302,12 +302,17 @@ def _d(label: str) -> str:
 
 
 def _plain(x):
-    """A value as JSON-friendly data: a float for a scalar, nested lists otherwise."""
+    """A value as JSON-friendly data: a float for a scalar, nested lists otherwise (None for
+    an operand left out)."""
+    if x is None:
+        return None
     array = np.asarray(getattr(x, "_data", x))
     return float(array.reshape(())) if array.size == 1 and array.ndim == 0 else array.tolist()
 
 
 def _fmt(v) -> str:
+    if v is None:  # an operand left out
+        return "None"
     if isinstance(v, list):
         array = np.asarray(v, dtype=float)
         if array.size <= 4:
