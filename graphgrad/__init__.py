@@ -17,6 +17,7 @@ from . import (
     creation,
     data,
     graph,
+    interop,
     linalg,
     nn,
     onnx,

@@ -3,6 +3,7 @@
     graphgrad explain                          the seed 003 example, both iterations, worked
     graphgrad explain EXPR --at x=2,w=3,b=1    any expression, forward, backward and update
     graphgrad graph EXPR --at x=1,y=2,z=3      value and every partial derivative; --svg, --dot
+    graphgrad graph --torch model.py:Net --input-shape 8,64 --svg net.svg   a torch model's graph
     graphgrad tour [--out DIR]                 the whole journey, written to DIR/index.html
     graphgrad fit TASK [--lr ... | --config run.toml]   train a task; verdict if it fails
     graphgrad fit TASK --nproc N               the same, data-parallel on N processes
@@ -134,12 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=_explain)
 
     graph = commands.add_parser(
-        "graph", help="evaluate an expression and all its partial derivatives",
+        "graph", help="evaluate an expression and all its partial derivatives, or read a "
+                      "PyTorch model into a graph",
         description="Print the value of EXPR and its partial derivative with respect to every "
-                    "variable; optionally draw the graph.")
-    graph.add_argument("expr", help="an expression such as 'tanh(log(1 + z*2*x/sin(y)))'")
-    graph.add_argument("--at", type=_assignments, required=True,
-                       help="variable values, e.g. x=1,y=2,z=3")
+                    "variable; optionally draw the graph. With --torch FILE.py:CLASS instead: "
+                    "build CLASS() from the file (running its code), put it in eval mode, read "
+                    "its forward through torch.fx on random float32 inputs of the --input-shape "
+                    "shapes into a graphgrad Graph, print what the graph holds and draw it.")
+    graph.add_argument("expr", nargs="?", help="an expression such as "
+                       "'tanh(log(1 + z*2*x/sin(y)))'")
+    graph.add_argument("--at", type=_assignments,
+                       help="variable values, e.g. x=1,y=2,z=3 (needed with EXPR)")
+    graph.add_argument("--torch", type=_torch_model, metavar="FILE.py:CLASS",
+                       help="a torch.nn.Module class in a Python file, built with no arguments")
+    graph.add_argument("--input-shape", type=_shape, action="append", default=[],
+                       metavar="SHAPE", help="the shape of a forward argument, e.g. 8,64; "
+                       "once per argument, in order (with --torch)")
     graph.add_argument("--svg", type=Path, help="write the graph as SVG to this file")
     graph.add_argument("--dot", type=Path, help="write the graph as Graphviz DOT to this file")
     graph.set_defaults(run=_graph)
@@ -275,6 +286,22 @@ def _assignments(text: str) -> dict[str, float]:
     return values
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected a shape of positive whole numbers such as "
+                                         f"8,64, got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+def _torch_model(text: str) -> tuple[Path, str]:
+    path, sep, name = text.rpartition(":")
+    if not sep or not path or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected FILE.py:CLASS such as model.py:Net, got "
+                                         f"{text!r}")
+    return Path(path), name
+
+
 def _names(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     bad = [name for name in names if not name.isidentifier()]
@@ -371,6 +398,16 @@ def _graph(args) -> None:
             problem = "is not a folder" if path.parent.exists() else "does not exist"
             raise UsageError(f"graphgrad graph: cannot write {flag} {path}: folder "
                              f"{path.parent} {problem}")
+    if args.torch is not None:
+        return _torch_graph(args)
+    if args.expr is None:
+        raise UsageError("graphgrad graph: give an EXPR with --at, e.g. graphgrad graph 'x*y' "
+                         "--at x=1,y=2, or a model with --torch FILE.py:CLASS --input-shape 8,64")
+    if args.input_shape:
+        raise UsageError("graphgrad graph: --input-shape goes with --torch FILE.py:CLASS")
+    if args.at is None:
+        raise UsageError(f"graphgrad graph: {args.expr!r} needs its variables' values: --at "
+                         "x=1,y=2,...")
     graph = _expression_graph(args.expr, args.at)
     with _numpy_warnings() as trouble:
         run = graph.run(backward=True)
@@ -391,6 +428,79 @@ def _graph(args) -> None:
         if path is not None:
             _write(path, draw(picture, values=values, grads=run.grads, title=args.expr))
             print(f"wrote {path}")
+
+
+def _torch_graph(args) -> None:
+    """``graphgrad graph --torch FILE.py:CLASS``: the model read into a Graph, then drawn."""
+    import numpy as np
+
+    from .graph import GraphError
+    from .interop.from_fx import graph_from_torch
+
+    path, name = args.torch
+    where = f"graphgrad graph: --torch {path}:{name}"
+    if args.expr is not None or args.at is not None:
+        raise UsageError(f"{where}: give either EXPR and --at or --torch, not both")
+    if not args.input_shape:
+        raise UsageError(f"{where} needs the shape of each forward argument: --input-shape 8,64")
+    model = _torch_model_instance(path, name, where)
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(shape).astype(np.float32) for shape in args.input_shape]
+    try:
+        graph = graph_from_torch(model.eval(), *inputs)
+    except GraphError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    run = graph.run(inputs)
+    numbers = sum(n.value.numel() for n in graph.parameters)
+    print(f"{path}:{name} read through torch.fx into a graph of {len(graph.nodes)} nodes")
+    print("inputs: " + ", ".join(f"{n.name} {tuple(n.shape)}" for n in graph.inputs))
+    print(f"parameters: {len(graph.parameters)} tensors, {numbers:,} numbers")
+    print(f"operations: {len(graph.operations)} "
+          f"({', '.join(sorted({n.op for n in graph.operations}))})")
+    print("outputs: " + ", ".join(str(tuple(t.shape)) for t in run.outputs))
+    values = {i: v.detach().numpy() for i, v in run.values.items()}
+    picture = graph.to_dict(values=False)
+    for out, draw in ((args.svg, to_svg), (args.dot, to_dot)):
+        if out is not None:
+            _write(out, draw(picture, values=values, title=f"{path.name}:{name}"))
+            print(f"wrote {out}")
+
+
+def _torch_model_instance(path: Path, name: str, where: str):
+    """``name()`` from the Python file ``path``, which runs as the user asked; never a pickle."""
+    import importlib.util
+
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"{where} needs PyTorch: pip install torch") from None
+    if not path.is_file():
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"{where}: {path} {problem}")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{where}: {path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # as `python FILE.py` would, for its imports
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: say where it failed, in one line
+        raise UsageError(f"{where}: running {path} raised {type(exc).__name__}: {exc}") from None
+    finally:
+        with contextlib.suppress(ValueError):  # unless the file took it out itself
+            sys.path.remove(str(path.resolve().parent))
+    found = getattr(module, name, None)
+    if not (isinstance(found, type) and issubclass(found, torch.nn.Module)):
+        classes = sorted(k for k, v in vars(module).items() if isinstance(v, type)
+                         and issubclass(v, torch.nn.Module) and v.__module__ == module.__name__)
+        what = "no" if found is None else f"a {type(found).__name__} named {name!r} but no"
+        raise UsageError(f"{where}: {path} has {what} torch.nn.Module class {name!r}; its "
+                         f"Module classes: {', '.join(classes) or 'none'}")
+    try:
+        return found()
+    except Exception as exc:
+        raise UsageError(f"{where}: {name}() raised {type(exc).__name__}: {exc} (--torch builds "
+                         "the model with no arguments)") from None
 
 
 def _expression_graph(text: str, values: dict, inputs: list = ()):

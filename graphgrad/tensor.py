@@ -506,6 +506,22 @@ class Tensor:
         # np.asarray(t) shares the memory and np.array(t) copies, as for torch's tensors
         return np.asarray(self._data, dtype=dtype, copy=copy)
 
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """torch functions take graphgrad tensors as torch tensors holding copies of their
+        values, so that ``torch_module.load_state_dict(graphgrad_module.state_dict())`` works
+        (torch asks ``is_tensor_like``, then calls ``param.copy_(value)``)."""
+        import torch
+
+        def to_torch(value):
+            if isinstance(value, Tensor):
+                return torch.from_numpy(np.array(value._data, copy=True))
+            if isinstance(value, (list, tuple)):
+                return type(value)(to_torch(v) for v in value)
+            return value
+
+        return func(*to_torch(args), **{k: to_torch(v) for k, v in (kwargs or {}).items()})
+
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The tensor's memory as a DLPack capsule, for another library's ``from_dlpack``: no
         copy, strides included (NumPy's own export of the array). As torch, a tensor that

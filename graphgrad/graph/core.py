@@ -21,6 +21,10 @@ from ..tensor import Tensor, _op_error
 KINDS = ("input", "parameter", "constant", "op")
 FORMAT = "graphgrad.graph/1"
 
+# Graph.to_torch and Graph.from_torch are written in graphgrad.interop, a higher layer (it builds
+# on nn as well), which puts them here when graphgrad is imported.
+TORCH_BRIDGE: dict = {}
+
 
 class GraphError(ValueError):
     """A graph that cannot be built or run: a cycle, a dangling input, mismatched shapes."""
@@ -326,6 +330,19 @@ class Graph:
         from .explain import explain
 
         return explain(self, inputs, lr=lr)
+
+    def to_torch(self):
+        """This graph as a ``torch.fx.GraphModule`` (needs torch): one torch call per op node,
+        the parameters as ``nn.Parameter``s, the inputs as its arguments in order; it runs on
+        any torch device and under ``torch.compile`` (see graphgrad.interop.to_fx)."""
+        return TORCH_BRIDGE["to_torch"](self)
+
+    @classmethod
+    def from_torch(cls, module, *example_inputs) -> Graph:
+        """A torch model read through ``torch.fx`` as a Graph, its parameters named by its state
+        dict, so that explain, the pictures and the executors work on it (needs torch; see
+        graphgrad.interop.from_fx)."""
+        return TORCH_BRIDGE["from_torch"](module, *example_inputs)
 
     def _repr_svg_(self) -> str:
         """The graph's picture (render.to_svg), which Jupyter shows for a Graph.
