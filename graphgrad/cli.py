@@ -12,6 +12,7 @@
     graphgrad sweep TASK [--space s.toml]      many trials in parallel; sweep-report DIR
     graphgrad run --nproc-per-node N train.py  a training script on N processes (torchrun)
     graphgrad run-torch train.py [ARGS...]     an unmodified PyTorch script, torch = graphgrad
+    graphgrad doctor [--json] train.py [ARGS...]   run a training script, say what is wrong
 
 Bad input (flags, expressions, values, files) gets one line naming the problem and exit code 2;
 Ctrl-C gets a line or two on what was saved and how to go on, and exit code 130. A command is
@@ -24,6 +25,7 @@ import argparse
 import contextlib
 import difflib
 import inspect
+import json
 import math
 import os
 import re
@@ -203,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
         description=torch_alias.DESCRIPTION)
     torch_alias.add_arguments(run_torch)  # its aliases and its running: graphgrad/torch_alias.py
     run_torch.set_defaults(run=_run_torch, runs_a_script=True)
+    doctor = commands.add_parser(
+        "doctor", help="run a training script and say what is wrong with its training",
+        description="Run SCRIPT as run-torch does (torch answered by graphgrad), watching "
+                    "every optimizer it builds and every top-level module it calls, then print "
+                    "one `graphgrad doctor: ...` line per problem seen: the evidence and the "
+                    "remedy. A non-finite loss ends the run there. Exit code: the script's, "
+                    "1 when the run had to stop, 2 when SCRIPT cannot be run.")
+    doctor.add_argument("--json", action="store_true",
+                        help="also print the diagnoses as a JSON list of {kind, message} on "
+                             "the last line (give it before SCRIPT)")
+    torch_alias.add_arguments(doctor)
+    doctor.set_defaults(run=_doctor, runs_a_script=True)
     return parser
 
 
@@ -781,6 +795,42 @@ def _run_torch(args) -> int:
         return torch_alias.run_script(args.script, args.script_args)
     except torch_alias.ScriptError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _doctor(args) -> int:
+    from .train.watch import TrainingStopped, watch_everything
+
+    if not os.path.isfile(args.script):
+        what = "is a folder, not a Python script" if os.path.isdir(args.script) else \
+            "does not exist"
+        raise UsageError(f"graphgrad doctor: script {args.script} {what}")
+    excepthook = sys.excepthook
+
+    def quiet_when_stopped(kind, exc, tb):  # a stopped run is reported as its diagnosis
+        if not isinstance(exc, TrainingStopped):
+            excepthook(kind, exc, tb)
+
+    watch = watch_everything()
+    sys.excepthook = quiet_when_stopped
+    try:
+        code = torch_alias.run_script(args.script, args.script_args)
+    except SystemExit as exc:  # the script's sys.exit(n)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    except torch_alias.ScriptError as exc:
+        raise UsageError(str(exc).replace("run-torch", "doctor")) from None
+    finally:
+        sys.excepthook = excepthook
+        watch.close()
+    diagnoses = watch.diagnoses
+    for diagnosis in diagnoses:
+        print(f"graphgrad doctor: {diagnosis.message}")
+    if not diagnoses:
+        print(f"graphgrad doctor: nothing wrong seen in {watch.steps} optimizer steps")
+    if args.json:
+        print(json.dumps([{"kind": d.kind, "message": d.message} for d in diagnoses]))
+    return 1 if watch.stopped is not None else code
 
 
 def main(argv: list[str] | None = None) -> int:

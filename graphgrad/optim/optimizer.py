@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _state, engine
 from ..autograd import enable_grad, no_grad
-from ..tensor import Tensor, wrap
+from ..tensor import RemovableHandle, Tensor, wrap
 from ._flat import FlatPlan
 
 NO_GRADIENT_WARNING = (
@@ -63,6 +63,8 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+        for hook in list(_created_hooks.values()):
+            hook(self)
 
     def _scratch_for(self, param: Tensor, count: int = 2) -> tuple:
         """Work buffers shaped like ``param``, kept between steps: a large array allocated
@@ -281,6 +283,15 @@ class Optimizer:
         self.state = state
         self.param_groups = saved_groups
         self._flat = {}  # the next step builds flat buffers from the loaded state
+
+
+_created_hooks: dict = {}  # id -> hook(optimizer), called as each Optimizer is built
+
+
+def register_optimizer_created_hook(hook):
+    """Call ``hook(optimizer)`` at the end of every Optimizer's construction (graphgrad's own:
+    how ``graphgrad doctor`` learns of a script's optimizers); returns a RemovableHandle."""
+    return RemovableHandle(_created_hooks, hook)
 
 
 def _check_parameter(p) -> None:

@@ -54,16 +54,21 @@ from .history import History, Verdict
 from .interrupt import TrainingInterrupted
 from .loop import Trainer, fit
 from .lr_find import LRFinderResult, lr_find
+from .watch import Diagnosis, TrainingStopped, Watch, watch
 
 __all__ = [
     "Callback",
+    "Diagnosis",
     "EarlyStopping",
     "History",
     "LRFinderResult",
     "Trainer",
     "TrainingInterrupted",
+    "TrainingStopped",
     "Verdict",
+    "Watch",
     "fit",
     "load_checkpoint",
     "lr_find",
+    "watch",
 ]

@@ -17,6 +17,8 @@ DIVERGE_AFTER = 3  # ... at or after this epoch, and above the first epoch's los
 UNCAPPED = 1e6  # a max_grad this large never bites on a problem that is still healthy
 THROWN = 1e3  # parameters whose norm grew this many times over were thrown by the step size
 PLATEAU_PATIENCE = 10
+TINY_RATIO = 1e-5  # median update/weight ratio below this: the steps barely move the weights
+CONVERGED_LOSS = 1e-3  # a loss this small is done, however small its steps
 PLATEAU_TOLERANCE = 1e-4  # relative improvement of the best loss that counts
 VANISHING, EXPLODING = 1e-7, 1e3
 DEAD_SHARE = 0.5
@@ -171,6 +173,22 @@ class Diagnostics:
         self._plateau(history.epochs, notes, monitor)
         self._layers(record, notes)
         self._dead_relus(record["epoch"], notes)
+        self._tiny_steps(history.epochs, notes)
+
+    def _tiny_steps(self, epochs: list, notes: list) -> None:
+        """Steps far too small for the weights, told apart from a minimum reached: the loss is
+        neither small nor halved since the first epoch."""
+        ratios = [v for v in (epochs[-1].get("update_ratio") or {}).values()
+                  if v is not None and math.isfinite(v)]
+        first, last = epochs[0]["train_loss"], epochs[-1]["train_loss"]
+        if len(epochs) < 3 or not ratios or not last > CONVERGED_LOSS or last < 0.5 * first:
+            return
+        median = float(sorted(ratios)[len(ratios) // 2])
+        if 0 < median < TINY_RATIO:  # a zero step (lr 0) is left to the plateau note
+            self._note(notes, "lr_too_small", (
+                f"The median update/weight ratio is {median:.2g} at epoch {epochs[-1]['epoch']}"
+                f" (healthy: about 1e-3) and the train loss only went from {first:.4g} to "
+                f"{last:.4g}: the learning rate is too small, raise it (try 10-100x)."))
 
     def _unused(self, notes: list) -> None:
         for name in self.names:

@@ -60,9 +60,9 @@ class Module:
     def __call__(self, *args, **kwargs):
         if _state.state.capture is not None:  # compile re-records when .training changes
             _state.note("module", self)
-        if self._forward_pre_hooks:
+        if self._forward_pre_hooks or _global_forward_pre_hooks:
             args, kwargs = self._call_pre_hooks(args, kwargs)
-        if not self._forward_hooks:
+        if not self._forward_hooks and not _global_forward_hooks:
             return self.forward(*args, **kwargs)
         try:
             output = self.forward(*args, **kwargs)
@@ -71,14 +71,14 @@ class Module:
                 if key in self._forward_hooks_always_called:
                     self._call_hook(key, hook, args, kwargs, None)
             raise
-        for key, hook in list(self._forward_hooks.items()):
+        for key, hook in [*_global_forward_hooks.items(), *self._forward_hooks.items()]:
             result = self._call_hook(key, hook, args, kwargs, output)
             if result is not None:
                 output = result
         return output
 
     def _call_pre_hooks(self, args: tuple, kwargs: dict) -> tuple:
-        for key, hook in list(self._forward_pre_hooks.items()):
+        for key, hook in [*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
             if key in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
                 if result is not None:
@@ -542,6 +542,31 @@ class Module:
         return sorted(set(names))
 
 
+# torch's global hooks: run for every module's call, before the module's own hooks
+_global_forward_hooks: OrderedDict = OrderedDict()
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+
+
+def register_module_forward_hook(hook) -> RemovableHandle:
+    """Call ``hook(module, args, output)`` after every module's forward, as torch's
+    ``torch.nn.modules.module.register_module_forward_hook``; a non-None result replaces the
+    output.
+
+    >>> import graphgrad as gg
+    >>> seen = []
+    >>> h = register_module_forward_hook(lambda mod, args, out: seen.append(type(mod).__name__))
+    >>> _ = gg.nn.ReLU()(gg.zeros(2)); h.remove(); seen
+    ['ReLU']
+    """
+    return RemovableHandle(_global_forward_hooks, hook)
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """Call ``hook(module, args)`` before every module's forward, as torch's
+    ``register_module_forward_pre_hook``; a non-None result replaces args."""
+    return RemovableHandle(_global_forward_pre_hooks, hook)
+
+
 class _WithKwargs:
     """A with_kwargs forward hook seen as a plain one: ``(module, args, output)``."""
 
@@ -574,4 +599,4 @@ def _type_name(value) -> str:
     return type(value).__module__ + "." + type(value).__name__
 
 
-__all__ = ["Module"]
+__all__ = ["Module", "register_module_forward_hook", "register_module_forward_pre_hook"]

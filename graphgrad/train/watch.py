@@ -1,0 +1,495 @@
+"""The training doctor: ``watch(model, optimizer, loss_fn)`` listens to a loop of one's own.
+
+Hooks gather cheap evidence as the loop runs (the loss of each step, what goes into the loss
+and the model, the gradients, updates and weights at ``optimizer.step()``), and
+``Watch.diagnoses`` reads it as :class:`Diagnosis` objects: a stable ``kind`` and one sentence
+holding the number that shows the trouble and the remedy. A loss that turns non-finite ends the
+run: the diagnosis is recorded and :class:`TrainingStopped` raised with its message.
+
+>>> import graphgrad as gg
+>>> from graphgrad.train import watch
+>>> _ = gg.manual_seed(0)
+>>> model = gg.nn.Linear(3, 2)
+>>> opt = gg.optim.SGD(model.parameters(), lr=0.1)
+>>> loss_fn = gg.nn.CrossEntropyLoss()
+>>> x, y = gg.randn(16, 3), gg.randint(0, 2, (16,))
+>>> with watch(model, opt, loss_fn) as w:
+...     for _ in range(3):
+...         loss = loss_fn(model(x).softmax(dim=1), y)
+...         opt.zero_grad(); loss.backward(); opt.step()
+>>> [d.kind for d in w.diagnoses]
+['probabilities_as_logits']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..autograd import is_grad_enabled
+from ..nn.modules import loss as losses
+from ..nn.modules.activation import Dropout, ReLU, Sigmoid, Tanh
+from ..nn.modules.module import (
+    Module,
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+from ..nn.modules.normalization import BatchNorm1d
+from ..optim.optimizer import Optimizer, register_optimizer_created_hook
+from ..tensor import Tensor
+from .diagnose import CONVERGED_LOSS, TINY_RATIO
+from .history import History
+
+SATURATED_AT, SATURATED_SHARE = 4.0, 0.1  # |input| of sigmoid/tanh beyond this; share of them
+DEAD_SHARE = 0.5  # share of ReLU units that are zero on the whole batch
+STD_RATIO = 100.0  # largest over smallest feature std in the first batch
+SPIKE = 3.0  # a loss at steps 2-10 this many times step 1's
+THROWN = 100.0  # weights whose norm grew this many times over were thrown by the step size
+BLOWUPS = {"nan_from_lr", "loss_spike_early"}  # steps too large: they kill and saturate units
+AFTERMATH = {"dead_relu", "saturated_activations"}
+SAMPLE_EVERY = 10  # after the first SAMPLE_FIRST steps, look at updates and activations this often
+SAMPLE_FIRST = 10
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One finding: ``kind`` (a stable name) and ``message`` (the evidence and the remedy)."""
+
+    kind: str
+    message: str
+
+
+class TrainingStopped(RuntimeError):
+    """A watched run met a problem it cannot go on from (a non-finite loss or update)."""
+
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        super().__init__(diagnosis.message)
+        self.diagnosis = diagnosis
+
+
+def _array(value) -> np.ndarray | None:
+    return np.asarray(value._data) if isinstance(value, Tensor) else None
+
+
+def _norm(array: np.ndarray) -> float:
+    with np.errstate(over="ignore"):  # float32 squares past 3e38 give inf: a true "huge"
+        return float(np.linalg.norm(array.reshape(-1)))  # no float64 copy of every weight
+
+
+class Watch:
+    """The evidence of a watched loop and the diagnoses read from it; ``close()`` (or leaving
+    the ``with`` block) removes every hook it installed."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Diagnosis] = {}
+        self._handles: list = []
+        self._optimizers: list[Optimizer] = []
+        self._models: list[Module] = []
+        self._loss_modules: list[Module] = []
+        self.steps = 0
+        self.losses: list[float] = []  # one per step: the last loss seen before it
+        self._pending_loss: float | None = None
+        self._ratios: list[float] = []  # per sampled step: median update/weight ratio
+        self._first_weight_norm: float | None = None
+        self._weight_norm: float | None = None
+        self._bad_input = False
+        self._stepped = False  # a step since the last backward
+        self._accumulated: list[tuple[int, float]] = []  # (step, grad norm before backward)
+        self._eval_steps = 0
+        self._train_mode_evals = 0
+        self._sampled = 0  # steps whose updates were measured
+        self._unchanged: dict[int, list] = {}  # id -> [parameter, steps with a grad, unmoved]
+        self._saturation: list[float] = []
+        self._dead: list[float] = []
+        self._first_input = True
+        self._last_input: np.ndarray | None = None
+        self._closed = False
+        self.stopped: Diagnosis | None = None  # the run-ending finding, once met
+        _BACKWARD.watches.append(self)
+        _BACKWARD.install()
+
+    # ------------------------------------------------------------------ attaching
+    def attach_model(self, model: Module) -> None:
+        if any(model is m for m in self._models):
+            return
+        self._models.append(model)
+
+    def attach_loss(self, loss_fn: Module) -> None:
+        if not any(loss_fn is m for m in self._loss_modules):
+            self._loss_modules.append(loss_fn)
+
+    def attach_optimizer(self, optimizer: Optimizer) -> None:
+        if any(optimizer is o for o in self._optimizers):
+            return
+        self._optimizers.append(optimizer)
+        step = optimizer.step
+
+        def watched_step(*args, **kwargs):
+            before = self._before_step(optimizer)
+            result = step(*args, **kwargs)
+            self._after_step(optimizer, before)
+            return result
+
+        optimizer.step = watched_step
+        self._handles.append(_InstanceAttribute(optimizer, "step"))
+
+    def _hook_local(self, model, loss_fn) -> None:
+        """Per-module hooks for ``watch(model, optimizer, loss_fn)``."""
+        if model is not None:
+            self.attach_model(model)
+            self._handles.append(model.register_forward_pre_hook(
+                lambda module, args: self._on_model_input(module, args)))
+            for sub in model.modules():
+                if isinstance(sub, (Sigmoid, Tanh, ReLU)):
+                    self._handles.append(sub.register_forward_hook(self._on_activation))
+        if loss_fn is not None:
+            self.attach_loss(loss_fn)
+            self._handles.append(loss_fn.register_forward_hook(self._on_loss))
+
+    def _hook_global(self) -> None:
+        """Hooks on every module call and every new optimizer, for ``graphgrad doctor``."""
+        depth = [0]
+
+        def pre(module, args):
+            if depth[0] == 0:
+                if isinstance(module, losses._Loss):
+                    self.attach_loss(module)
+                else:
+                    self.attach_model(module)
+                    self._on_model_input(module, args)
+            depth[0] += 1
+
+        def post(module, args, output):
+            depth[0] = max(0, depth[0] - 1)
+            if isinstance(module, losses._Loss) and depth[0] == 0:
+                self._on_loss(module, args, output)
+            elif isinstance(module, (Sigmoid, Tanh, ReLU)):
+                self._on_activation(module, args, output)
+
+        self._handles += [register_module_forward_pre_hook(pre),
+                          register_module_forward_hook(post),
+                          register_optimizer_created_hook(self.attach_optimizer)]
+
+    # ------------------------------------------------------------------ evidence
+    def _note(self, kind: str, message: str) -> None:
+        if kind not in self._found:
+            self._found[kind] = Diagnosis(kind, message)
+
+    def _stop(self, kind: str, message: str):
+        self._note(kind, message)
+        self.stopped = self._found[kind]
+        raise TrainingStopped(self.stopped)
+
+    def _sampling(self) -> bool:
+        return self.steps < SAMPLE_FIRST or self.steps % SAMPLE_EVERY == 0
+
+    def _on_model_input(self, module, args) -> None:
+        if self._optimizers and module.training is not is_grad_enabled() and any(
+                isinstance(m, (Dropout, BatchNorm1d)) for m in module.modules()):
+            if module.training:  # a forward under no_grad in train mode: an evaluation
+                self._train_mode_evals += 1
+            else:
+                self._eval_steps += 1
+        data = _array(args[0]) if args else None
+        if data is None or not np.issubdtype(data.dtype, np.floating):
+            return
+        self._last_input = data  # scanned when sampling, and when the loss turns non-finite
+        if self._sampling():
+            self._scan_input(data)
+        if self._first_input and data.ndim == 2 and data.shape[0] > 1:
+            self._first_input = False
+            self._check_scales(data)
+
+    def _scan_input(self, data: np.ndarray) -> None:
+        if not self._bad_input and not np.isfinite(data).all():
+            self._bad_input = True
+            count = int(data.size - np.isfinite(data).sum())
+            self._note("nan_in_data", f"the input batch of step {self.steps + 1} holds {count} "
+                       "non-finite values (NaN or inf): clean or impute the data before training")
+
+    def _check_scales(self, data: np.ndarray) -> None:
+        std = data.std(axis=0)
+        std = std[np.isfinite(std) & (std > 0)]
+        if std.size > 1 and std.max() / std.min() > STD_RATIO:
+            self._note("unnormalised_inputs", "the input features' standard deviations "
+                       f"differ {std.max() / std.min():.3g}-fold in the first batch "
+                       f"({std.min():.3g} to {std.max():.3g}): standardise each feature "
+                       "(subtract its mean, divide by its std) before training")
+
+    def _on_loss(self, module, args, output) -> None:
+        value = _array(output)
+        if value is not None and value.size == 1:
+            self._on_loss_value(float(value.reshape(-1)[0]))
+        if len(args) < 2:
+            return
+        prediction, target = _array(args[0]), _array(args[1])
+        if prediction is None or target is None:
+            return
+        if isinstance(module, losses.CrossEntropyLoss) and prediction.ndim >= 2 \
+                and self._sampling():
+            self._check_probabilities(prediction)
+        if isinstance(module, (losses.MSELoss, losses.L1Loss)) \
+                and prediction.shape != target.shape:
+            self._note("target_shape_broadcast", f"{type(module).__name__} got predictions "
+                       f"of shape {list(prediction.shape)} and targets of shape "
+                       f"{list(target.shape)}, which broadcast to "
+                       f"{list(np.broadcast_shapes(prediction.shape, target.shape))}: reshape "
+                       "them to the same shape (e.g. target.view(-1, 1) or output.squeeze(1))")
+        if isinstance(module, losses.BCEWithLogitsLoss) and "Sigmoid" in repr(args[0].grad_fn):
+            self._note("sigmoid_before_bce_with_logits", "BCEWithLogitsLoss got the output of "
+                       f"a sigmoid (values in [{prediction.min():.3g}, {prediction.max():.3g}]),"
+                       " so it applies sigmoid twice: drop the model's final sigmoid or use "
+                       "BCELoss")
+
+    def _check_probabilities(self, prediction: np.ndarray) -> None:
+        rows = np.moveaxis(prediction, 1, -1).reshape(-1, prediction.shape[1])
+        sums = rows.sum(axis=1)
+        if rows.min() >= 0 and rows.max() <= 1 and np.allclose(sums, 1, atol=1e-3):
+            self._note("probabilities_as_logits", "CrossEntropyLoss got rows of values in "
+                       f"[0, 1] that sum to 1 (mean row sum {sums.mean():.4f}): it applies "
+                       "log_softmax itself, so give it the raw logits (drop the softmax)")
+
+    def _on_loss_value(self, value: float) -> None:
+        self._pending_loss = value
+        if math.isfinite(value):
+            return
+        step = self.steps + 1
+        if self._last_input is not None:
+            self._scan_input(self._last_input)
+        if self._bad_input:
+            self._stop("nan_in_data", f"the loss is {value} at step {step} after non-finite "
+                       "values in the input batch: clean or impute the data before training")
+        finite = [loss for loss in self.losses if math.isfinite(loss)]
+        grown = (self._weight_norm or 0) / max(self._first_weight_norm or 0, 1e-30)
+        if grown > THROWN or (len(finite) > 1 and finite[-1] > THROWN * finite[0]):
+            self._stop("nan_from_lr", f"the loss is {value} at step {step} after the weights' "
+                       f"norm grew {grown:.3g}-fold and the loss from {finite[0]:.4g} to "
+                       f"{finite[-1]:.4g}: the steps are too large, lower the learning rate "
+                       "(or clip the gradient norm)")
+        self._stop("nan_from_loss", f"the loss is {value} at step {step} while the inputs "
+                   "and weights are finite: the loss function is undefined at these outputs "
+                   "(a log of 0, a division by 0); add an epsilon or use a stable form "
+                   "(e.g. BCEWithLogitsLoss, log_softmax)")
+
+    def _on_activation(self, module, args, output) -> None:
+        if not self._sampling() or not args:
+            return
+        if isinstance(module, ReLU):
+            out = _array(output)
+            if out is not None and out.ndim == 2 and out.shape[0] > 1:
+                self._dead.append(float(np.mean(np.all(out <= 0, axis=0))))
+            return
+        data = _array(args[0])
+        if data is not None and data.size:
+            self._saturation.append(float(np.mean(np.abs(data) > SATURATED_AT)))
+
+    def _on_backward(self, tensor: Tensor) -> None:
+        if not self._loss_modules and tensor.numel() == 1:
+            self._on_loss_value(float(tensor._data.reshape(-1)[0]))
+        if not self._stepped:
+            return
+        self._stepped = False
+        for p in self._params():
+            if p.grad is not None:
+                grad = p.grad._data
+                if np.any(grad != 0):
+                    self._accumulated.append((self.steps, _norm(grad)))
+                break  # one parameter is evidence enough, and cheap
+
+    def _params(self):
+        for optimizer in self._optimizers:
+            for group in optimizer.param_groups:
+                yield from group["params"]
+
+    def _before_step(self, optimizer: Optimizer):
+        if not self._sampling():
+            return None
+        held = {id(p) for p in self._params()}
+        for model in self._models:
+            orphans = [name for name, p in model.named_parameters()
+                       if id(p) not in held and p.grad is not None]
+            if orphans:
+                self._note("params_not_in_optimizer", f"{len(orphans)} parameters of "
+                           f"{type(model).__name__} get gradients but no optimizer holds them "
+                           f"(first: {orphans[0]}): pass model.parameters() to the optimizer "
+                           "(or add_param_group them)")
+        return [(p, p._data.copy()) for g in optimizer.param_groups for p in g["params"]
+                if p.grad is not None]
+
+    def _after_step(self, optimizer: Optimizer, before) -> None:
+        self.steps += 1
+        self._stepped = True
+        self.losses.append(math.nan if self._pending_loss is None else self._pending_loss)
+        self._pending_loss = None
+        if before is None:
+            return
+        ratios, weights = [], 0.0
+        self._sampled += 1
+        for p, old in before:
+            new = p._data
+            if not np.isfinite(new).all():
+                self._stop("nan_from_lr", f"step {self.steps} made a parameter non-finite "
+                           f"(its gradient norm {_norm(p.grad._data):.3g}): lower the learning "
+                           "rate or clip the gradient norm")
+            weight, moved = _norm(old), _norm(new - old)
+            weights += weight ** 2
+            if weight > 0:
+                ratios.append(moved / weight)
+            if moved == 0 and np.any(p.grad._data != 0):
+                self._unchanged.setdefault(id(p), [p, 0])[1] += 1
+        self._weight_norm = math.sqrt(weights)
+        if self._first_weight_norm is None:
+            self._first_weight_norm = self._weight_norm
+        if ratios:
+            self._ratios.append(float(np.median(ratios)))
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        """What the evidence so far shows, the run-time findings first."""
+        found = dict(self._found)
+        for kind, message in self._end_of_run():
+            found.setdefault(kind, Diagnosis(kind, message))
+        if BLOWUPS.intersection(found):  # dead or saturated units are then its effect
+            found = {kind: d for kind, d in found.items() if kind not in AFTERMATH}
+        return list(found.values())
+
+    def _end_of_run(self):
+        if len(self._accumulated) >= 2:
+            step, norm = self._accumulated[0]
+            yield ("grads_accumulate", f"the gradients were already non-zero (norm {norm:.3g})"
+                   f" before backward after step {step}, at {len(self._accumulated)} steps: "
+                   "nothing zeroes them, so they add up; call optimizer.zero_grad() each step")
+        if self._eval_steps:
+            yield ("eval_mode_training", f"the model was in eval mode at {self._eval_steps} "
+                   "training forwards while it has Dropout/BatchNorm: call model.train() "
+                   "before the training loop (and model.eval() only to evaluate)")
+        if self._train_mode_evals:
+            yield ("train_mode_eval", f"the model was in train mode at {self._train_mode_evals}"
+                   " forwards under no_grad (evaluations) while it has Dropout/BatchNorm, so "
+                   "they dropped units and used batch statistics: call model.eval() before "
+                   "evaluating (and model.train() after)")
+        stuck = [p for p, count in self._unchanged.values() if count == self._sampled]
+        if stuck and self._sampled >= 5 and float(np.median(self._ratios)) >= TINY_RATIO:
+            size = sum(p.numel() for p in stuck)
+            yield ("frozen_params_with_grads", f"{len(stuck)} parameters ({size} numbers) "
+                   f"got non-zero gradients at all {self._sampled} measured steps but never "
+                   "changed while the others moved: check their group's lr (0?) and the "
+                   "optimizer's param_groups, or set requires_grad=False if they are meant "
+                   "to stay frozen")
+        finite = [loss for loss in self.losses if math.isfinite(loss)]
+        if len(self._ratios) >= 5 and finite and finite[-1] > CONVERGED_LOSS \
+                and finite[-1] > 0.5 * finite[0]:
+            median = float(np.median(self._ratios))
+            if median < TINY_RATIO:
+                yield ("lr_too_small", f"the median update/weight ratio is {median:.2g} over "
+                       f"{len(self._ratios)} sampled steps (healthy: about 1e-3) and the loss "
+                       f"only went from {finite[0]:.4g} to {finite[-1]:.4g}: raise the "
+                       "learning rate (try 10-100x)")
+        if self._saturation and float(np.median(self._saturation)) > SATURATED_SHARE:
+            share = float(np.median(self._saturation))
+            yield ("saturated_activations", f"{share:.0%} of the sigmoid/tanh inputs have "
+                   f"|x| > {SATURATED_AT:g}, where their gradient vanishes: normalise the "
+                   "inputs, shrink the initial weights or add normalisation layers")
+        if self._dead and self._dead[-1] > DEAD_SHARE:
+            yield ("dead_relu", f"{self._dead[-1]:.0%} of the ReLU units output 0 for the "
+                   "whole batch: lower the learning rate, check the initialisation or use "
+                   "LeakyReLU")
+        if len(self.losses) >= 3 and math.isfinite(self.losses[0]) and self.losses[0] > 0:
+            early = [loss for loss in self.losses[1:10] if math.isfinite(loss)]
+            if early and max(early) > SPIKE * self.losses[0] \
+                    and finite[-1] <= self.losses[0]:
+                yield ("loss_spike_early", f"the loss rose to {max(early):.4g} in the first "
+                       f"10 steps, {max(early) / self.losses[0]:.3g}x step 1's "
+                       f"{self.losses[0]:.4g}, before recovering: warm the learning rate up "
+                       "or lower it")
+
+    @property
+    def history(self) -> History:
+        """The run as a :class:`History`: one step record per optimizer step (its loss) and
+        one note per diagnosis, as ``fit`` leaves them."""
+        steps = [{"step": i + 1, "loss": loss} for i, loss in enumerate(self.losses)]
+        return History(steps=steps, notes=[d.message for d in self.diagnoses])
+
+    def report(self) -> list[str]:
+        """One line per diagnosis."""
+        return [f"{d.kind}: {d.message}" for d in self.diagnoses]
+
+    def close(self) -> None:
+        """Remove every hook; the evidence and diagnoses stay."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in reversed(self._handles):
+            handle.remove()
+        self._handles.clear()
+        _BACKWARD.watches.remove(self)
+        _BACKWARD.uninstall()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _InstanceAttribute:
+    """A handle that deletes an attribute set on an instance (a wrapped ``optimizer.step``)."""
+
+    def __init__(self, owner, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def remove(self) -> None:
+        self.owner.__dict__.pop(self.name, None)
+
+
+class _BackwardHook:
+    """``Tensor.backward`` tells the open watches of each call while any watch is open."""
+
+    def __init__(self) -> None:
+        self.watches: list[Watch] = []
+        self.original = None
+
+    def install(self) -> None:
+        if self.original is not None:
+            return
+        self.original = original = Tensor.backward
+        watches = self.watches
+
+        def backward(tensor, *args, **kwargs):
+            for w in list(watches):
+                w._on_backward(tensor)
+            return original(tensor, *args, **kwargs)
+
+        backward.__doc__ = original.__doc__
+        Tensor.backward = backward
+
+    def uninstall(self) -> None:
+        if self.original is not None and not self.watches:
+            Tensor.backward = self.original
+            self.original = None
+
+
+_BACKWARD = _BackwardHook()
+
+
+def watch(model: Module | None = None, optimizer: Optimizer | None = None,
+          loss_fn: Module | None = None) -> Watch:
+    """Watch a training loop of one's own: hooks on ``model`` (its inputs, training flag and
+    activations), ``optimizer`` (each step's gradients, updates and weights) and ``loss_fn``
+    (its inputs and value; without it, the tensor ``backward()`` is called on is the loss)."""
+    w = Watch()
+    w._hook_local(model, loss_fn)
+    if optimizer is not None:
+        w.attach_optimizer(optimizer)
+    return w
+
+
+def watch_everything() -> Watch:
+    """A watch on every optimizer built from now on and every top-level module called (what
+    ``graphgrad doctor`` installs)."""
+    w = Watch()
+    w._hook_global()
+    return w
