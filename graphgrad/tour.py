@@ -3,8 +3,9 @@
 Level 1, the computational graph: the branch-and-merge example explained step by step, the seed
 graphs drawn, the polynomial fitted with its good and its bad settings (and the verdicts), the line
 f(x) = 3x + 7 recovered. Level 2, practical training: an MLP on digits (two moons without
-scikit-learn). Scaling up: a wide graph run serially and on a thread pool. Everything lands in one
-folder with an ``index.html`` that shows every picture and links every table.
+scikit-learn), and the training doctor naming a mistake in a loop of one's own. Scaling up: a wide
+graph run serially and on a thread pool. Everything lands in one folder with an ``index.html``
+that shows every picture and links every table.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Tour:
         self.out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         for step in (self.explain, self.draw, self.polynomial, self.line, self.classifier,
-                     self.parallel, self.sweep):
+                     self.doctor, self.parallel, self.sweep):
             step()
         self._write("index.html", self._index(time.perf_counter() - start))
         return [text for _, text, _ in self.sections]
@@ -119,6 +120,28 @@ class Tour:
                 f"{history.metric_name} {value:.2%} after the last epoch")
         self._section(f"Level 2: an MLP on {task.name}", text,
                       self._history_files(history, task.name))
+
+    def doctor(self) -> None:
+        """A learner's loop with the seed's "logits vs softmax" mistake, watched: the doctor
+        names it from what went into the loss."""
+        from . import creation, nn, optim
+
+        creation.manual_seed(0)
+        x = creation.randn(256, 2)
+        y = ((x[:, 0] > 0) == (x[:, 1] > 0)).long()  # the quadrant's colour: XOR
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+        optimizer = optim.Adam(model.parameters(), lr=0.01)
+        loss_fn = nn.CrossEntropyLoss()
+        with train.watch(model, optimizer, loss_fn) as doctor:
+            for _ in range(30):
+                optimizer.zero_grad()
+                loss = loss_fn(model(x).softmax(dim=1), y)  # the mistake: probabilities
+                loss.backward()
+                optimizer.step()
+        found = [d.message for d in doctor.diagnoses] or ["no fault found"]
+        self._section("The training doctor: a mistake named in a loop of one's own",
+                      "\n".join(f"doctor on an XOR loop that feeds softmax to "
+                                 f"CrossEntropyLoss: {m}" for m in found), [])
 
     def parallel(self) -> None:
         size = 128 if self.quick else 512
