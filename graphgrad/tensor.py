@@ -516,8 +516,11 @@ class Tensor:
         def to_torch(value):
             if isinstance(value, Tensor):
                 return torch.from_numpy(np.array(value._data, copy=True))
-            if isinstance(value, (list, tuple)):
-                return type(value)(to_torch(v) for v in value)
+            if isinstance(value, list):
+                return [to_torch(v) for v in value]
+            if isinstance(value, tuple):
+                items = [to_torch(v) for v in value]
+                return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
             return value
 
         return func(*to_torch(args), **{k: to_torch(v) for k, v in (kwargs or {}).items()})

@@ -142,6 +142,19 @@ def _overshoot(grad_norm, first_grad_norm, lr, knobs: Knobs) -> tuple[str, str]:
     return cause, ", ".join(remedies[:-1]) + ", or " + remedies[-1]
 
 
+def stepped_too_little(ratio: float, first: float, last: float) -> bool:
+    """Steps far too small for the weights (median update/weight ratio ``ratio``), told apart
+    from a minimum reached: the ``last`` loss is neither small nor half the ``first``."""
+    return ratio < TINY_RATIO and last > CONVERGED_LOSS and last > 0.5 * first
+
+
+def tiny_steps(ratio: float, where: str, first: float, last: float) -> str:
+    """The lr_too_small sentence, for fit's notes and for a watched loop."""
+    return (f"The median update/weight ratio is {ratio:.2g} {where} (healthy: about 1e-3) and "
+            f"the loss only went from {first:.4g} to {last:.4g}: the learning rate is too "
+            "small, raise it (try 10-100x).")
+
+
 class Diagnostics:
     """Collects notes over a run; each kind of trouble is noted once per parameter or layer."""
 
@@ -180,15 +193,13 @@ class Diagnostics:
         neither small nor halved since the first epoch."""
         ratios = [v for v in (epochs[-1].get("update_ratio") or {}).values()
                   if v is not None and math.isfinite(v)]
-        first, last = epochs[0]["train_loss"], epochs[-1]["train_loss"]
-        if len(epochs) < 3 or not ratios or not last > CONVERGED_LOSS or last < 0.5 * first:
+        if len(epochs) < 3 or not ratios:
             return
-        median = float(sorted(ratios)[len(ratios) // 2])
-        if 0 < median < TINY_RATIO:  # a zero step (lr 0) is left to the plateau note
-            self._note(notes, "lr_too_small", (
-                f"The median update/weight ratio is {median:.2g} at epoch {epochs[-1]['epoch']}"
-                f" (healthy: about 1e-3) and the train loss only went from {first:.4g} to "
-                f"{last:.4g}: the learning rate is too small, raise it (try 10-100x)."))
+        first, last = epochs[0]["train_loss"], epochs[-1]["train_loss"]
+        median = float(np.median(ratios))
+        if median > 0 and stepped_too_little(median, first, last):  # lr 0: the plateau note
+            self._note(notes, "lr_too_small", tiny_steps(
+                median, f"at epoch {epochs[-1]['epoch']}", first, last))
 
     def _unused(self, notes: list) -> None:
         for name in self.names:

@@ -39,7 +39,7 @@ from ..nn.modules.module import (
 from ..nn.modules.normalization import BatchNorm1d
 from ..optim.optimizer import Optimizer, register_optimizer_created_hook
 from ..tensor import Tensor
-from .diagnose import CONVERGED_LOSS, TINY_RATIO
+from .diagnose import TINY_RATIO, stepped_too_little, tiny_steps
 from .history import History
 
 SATURATED_AT, SATURATED_SHARE = 4.0, 0.1  # |input| of sigmoid/tanh beyond this; share of them
@@ -71,6 +71,12 @@ class TrainingStopped(RuntimeError):
 
 def _array(value) -> np.ndarray | None:
     return np.asarray(value._data) if isinstance(value, Tensor) else None
+
+
+def _made_by(value, node_name: str) -> bool:
+    """Whether tensor ``value`` is the output of the autograd node named ``node_name``."""
+    grad_fn = getattr(value, "grad_fn", None)
+    return grad_fn is not None and grad_fn.name() == node_name
 
 
 def _norm(array: np.ndarray) -> float:
@@ -237,7 +243,7 @@ class Watch:
                        f"{list(target.shape)}, which broadcast to "
                        f"{list(np.broadcast_shapes(prediction.shape, target.shape))}: reshape "
                        "them to the same shape (e.g. target.view(-1, 1) or output.squeeze(1))")
-        if isinstance(module, losses.BCEWithLogitsLoss) and "Sigmoid" in repr(args[0].grad_fn):
+        if isinstance(module, losses.BCEWithLogitsLoss) and _made_by(args[0], "SigmoidBackward0"):
             self._note("sigmoid_before_bce_with_logits", "BCEWithLogitsLoss got the output of "
                        f"a sigmoid (values in [{prediction.min():.3g}, {prediction.max():.3g}]),"
                        " so it applies sigmoid twice: drop the model's final sigmoid or use "
@@ -380,14 +386,11 @@ class Watch:
                    "optimizer's param_groups, or set requires_grad=False if they are meant "
                    "to stay frozen")
         finite = [loss for loss in self.losses if math.isfinite(loss)]
-        if len(self._ratios) >= 5 and finite and finite[-1] > CONVERGED_LOSS \
-                and finite[-1] > 0.5 * finite[0]:
+        if len(self._ratios) >= 5 and finite:
             median = float(np.median(self._ratios))
-            if median < TINY_RATIO:
-                yield ("lr_too_small", f"the median update/weight ratio is {median:.2g} over "
-                       f"{len(self._ratios)} sampled steps (healthy: about 1e-3) and the loss "
-                       f"only went from {finite[0]:.4g} to {finite[-1]:.4g}: raise the "
-                       "learning rate (try 10-100x)")
+            if stepped_too_little(median, finite[0], finite[-1]):
+                yield ("lr_too_small", tiny_steps(
+                    median, f"over {len(self._ratios)} sampled steps", finite[0], finite[-1]))
         if self._saturation and float(np.median(self._saturation)) > SATURATED_SHARE:
             share = float(np.median(self._saturation))
             yield ("saturated_activations", f"{share:.0%} of the sigmoid/tanh inputs have "
