@@ -359,7 +359,8 @@ def test_quick_tour_writes_an_index_showing_every_picture(tmp_path):
     assert pictures <= page.shown  # each picture in the page, not only a link to it
     assert "diverged" in result.stdout.lower()
     # a diagnosis beyond divergence: the doctor names the softmax fed to CrossEntropyLoss
-    assert "CrossEntropyLoss got rows of values in [0, 1] that sum to 1" in result.stdout
+    assert ("CrossEntropyLoss (F.cross_entropy) got rows of values in [0, 1] that sum to 1"
+            in result.stdout)
     assert "index.html" in result.stdout
     # the classifier's number is the last epoch's metric on the validation data, so named
     assert "validation accuracy" in result.stdout and "test accuracy" not in result.stdout

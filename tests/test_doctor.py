@@ -194,14 +194,99 @@ def test_saturated_sigmoids():
     assert f"{np.mean(np.abs(pre) > 4):.0%}" in w.diagnoses[0].message
 
 
+def test_functional_losses_are_watched_without_a_loss_fn():
+    model, (x, y) = mlp(), blobs()
+    opt = gg.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, opt) as w:
+        train(model, opt, lambda: nn.functional.cross_entropy(model(x).softmax(dim=1), y))
+    (d,) = w.diagnoses
+    assert d.kind == "probabilities_as_logits" and "(F.cross_entropy)" in d.message
+    assert len(w.losses) == 30 and np.isfinite(w.losses).all()
+
+
+def test_probabilities_fed_where_log_probabilities_belong():
+    model, (x, y) = mlp(), blobs()
+    opt, nll = gg.optim.SGD(model.parameters(), lr=0.1), nn.NLLLoss()
+    with watch(model, opt, nll) as w:
+        train(model, opt, lambda: nll(model(x).softmax(dim=1), y), steps=3)
+    assert kinds(w) == ["probabilities_as_log_probabilities"]
+    with watch(model, opt, nll) as w:
+        train(model, opt, lambda: nll(model(x).log_softmax(dim=1), y), steps=3)
+    assert kinds(w) == []
+
+
+def test_log_probabilities_as_a_kl_target_stop_the_run():
+    logits = RNG.standard_normal((8, 5)).astype(np.float32)
+    teacher = torch.log_softmax(torch.tensor(logits), dim=1)
+    assert torch.isnan(torch.nn.functional.kl_div(  # what torch itself makes of this target
+        torch.log_softmax(torch.zeros(8, 5), dim=1), teacher, reduction="batchmean"))
+    model = nn.Linear(4, 5)
+    opt, kl = gg.optim.SGD(model.parameters(), lr=0.1), nn.KLDivLoss(reduction="batchmean")
+    target = gg.tensor(teacher.numpy())
+    with watch(model, opt, kl) as w, pytest.raises(TrainingStopped) as stopped:
+        train(model, opt, lambda: kl(model(gg.tensor(X[:8])).log_softmax(dim=1), target))
+    assert stopped.value.diagnosis.kind == "log_probabilities_as_probabilities"
+    assert f"[{teacher.min().item():.3g}, {teacher.max().item():.3g}]" in w.diagnoses[0].message
+
+
+class SqrtFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.linear(x).sqrt()  # NaN wherever the linear output is negative
+
+
+def test_a_nan_made_inside_the_model_names_the_op_and_the_layer():
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), SqrtFeatures(), nn.Linear(3, 1))
+    first, inner = model[0], model[1].linear
+    hidden = X @ first.weight.detach().numpy().T + first.bias.detach().numpy()
+    pre = hidden @ inner.weight.detach().numpy().T + inner.bias.detach().numpy()
+    opt, mse = gg.optim.SGD(model.parameters(), lr=0.01), nn.MSELoss()
+    with watch(model, opt, mse) as w, pytest.raises(TrainingStopped):
+        train(model, opt, lambda: mse(model(gg.tensor(X)), gg.tensor(X[:, :1])))
+    (d,) = w.diagnoses
+    assert d.kind == "nan_in_layer" and "at step 1" in d.message
+    assert f"op sqrt in layer '1' (SqrtFeatures) made {np.sum(pre < 0)} of {pre.size}" \
+        in d.message
+
+
+def test_oscillation_a_swing_that_does_not_shrink():
+    # f(w) = w^2 and SGD with lr=1: each update -2w sends w to -w, a cosine of exactly -1
+    for lr, swings in ((1.0, True), (0.9, False)):  # 0.9: w -> -0.8w, swings that shrink
+        weight = gg.nn.Parameter(gg.tensor([3.0, -1.0], dtype=gg.float64))
+        opt = gg.optim.SGD([weight], lr=lr)
+        with watch(optimizer=opt) as w:
+            train(None, opt, lambda weight=weight: (weight * weight).sum(), steps=100)
+        assert kinds(w) == (["oscillation"] if swings else []), lr
+        if swings:
+            assert "median cosine -1.00" in w.diagnoses[0].message
+
+
+def test_a_saturated_output_sigmoid_is_no_vanishing_gradient():
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 1), nn.Sigmoid())
+    with gg.no_grad():
+        model[0].weight.mul_(40.0)  # confident from the start: |logit| > 4 almost everywhere
+    target = gg.tensor((X[:, :1] > 0).astype(np.float32))
+    opt, bce = gg.optim.SGD(model.parameters(), lr=0.1), nn.BCELoss()
+    with watch(model, opt, bce) as w:
+        train(model, opt, lambda: bce(model(gg.tensor(X)), target), steps=5)
+    assert kinds(w) == []
+
+
 def test_close_removes_every_hook():
     model, (x, y) = mlp(nn.Sigmoid()), blobs()
     opt, loss_fn = gg.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss()
-    backward = gg.Tensor.backward
+    backward, cross_entropy = gg.Tensor.backward, nn.functional.cross_entropy
     w = watch(model, opt, loss_fn)
     assert gg.Tensor.backward is not backward and "step" in vars(opt)
+    assert nn.functional.cross_entropy is not cross_entropy
     w.close()
     assert gg.Tensor.backward is backward and "step" not in vars(opt)
+    assert nn.functional.cross_entropy is cross_entropy
     assert not loss_fn._forward_hooks and not model._forward_pre_hooks
     assert all(not m._forward_hooks for m in model.modules())
     train(model, opt, lambda: loss_fn(model(x), y), steps=2)

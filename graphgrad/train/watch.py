@@ -1,10 +1,14 @@
 """The training doctor: ``watch(model, optimizer, loss_fn)`` listens to a loop of one's own.
 
-Hooks gather cheap evidence as the loop runs (the loss of each step, what goes into the loss
-and the model, the gradients, updates and weights at ``optimizer.step()``), and
-``Watch.diagnoses`` reads it as :class:`Diagnosis` objects: a stable ``kind`` and one sentence
-holding the number that shows the trouble and the remedy. A loss that turns non-finite ends the
-run: the diagnosis is recorded and :class:`TrainingStopped` raised with its message.
+Hooks gather cheap evidence as the loop runs (the loss of each step, what goes into every
+functional loss and into the model, the gradients, updates and weights at
+``optimizer.step()``), and ``Watch.diagnoses`` reads it as :class:`Diagnosis` objects: a stable
+``kind`` and one sentence holding the number that shows the trouble and the remedy. The costly
+looks are sampled: the first SAMPLE_FIRST steps, then two consecutive steps in every
+SAMPLE_EVERY (consecutive, so that one update can be compared with the next), each parameter
+through SAMPLE_SIZE evenly spaced numbers. A loss that turns non-finite ends the run: its source
+is traced (the batch, the weights, the op and layer of the forward, or the loss), the diagnosis
+recorded and :class:`TrainingStopped` raised with its message.
 
 >>> import graphgrad as gg
 >>> from graphgrad.train import watch
@@ -24,11 +28,13 @@ run: the diagnosis is recorded and :class:`TrainingStopped` raised with its mess
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..autograd import is_grad_enabled
+from ..nn import functional
 from ..nn.modules import loss as losses
 from ..nn.modules.activation import Dropout, ReLU, Sigmoid, Tanh
 from ..nn.modules.module import (
@@ -41,16 +47,22 @@ from ..optim.optimizer import Optimizer, register_optimizer_created_hook
 from ..tensor import Tensor
 from .diagnose import TINY_RATIO, stepped_too_little, tiny_steps
 from .history import History
+from .loss_checks import check_loss_call
+from .nonfinite import first_nonfinite
 
 SATURATED_AT, SATURATED_SHARE = 4.0, 0.1  # |input| of sigmoid/tanh beyond this; share of them
 DEAD_SHARE = 0.5  # share of ReLU units that are zero on the whole batch
 STD_RATIO = 100.0  # largest over smallest feature std in the first batch
 SPIKE = 3.0  # a loss at steps 2-10 this many times step 1's
 THROWN = 100.0  # weights whose norm grew this many times over were thrown by the step size
+ZIGZAG = -0.5  # median cosine of consecutive updates below this: each step undoes the last
 BLOWUPS = {"nan_from_lr", "loss_spike_early"}  # steps too large: they kill and saturate units
-AFTERMATH = {"dead_relu", "saturated_activations"}
-SAMPLE_EVERY = 10  # after the first SAMPLE_FIRST steps, look at updates and activations this often
-SAMPLE_FIRST = 10
+AFTERMATH = {"dead_relu", "saturated_activations", "oscillation"}
+SAMPLE_FIRST = 10  # steps whose inputs, activations and updates are all looked at
+SAMPLE_EVERY = 25  # after those, two consecutive steps are looked at this often
+SAMPLE_SIZE = 4096  # numbers of each parameter whose update is measured (evenly spaced)
+LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+          "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss")
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,10 @@ def _array(value) -> np.ndarray | None:
     return np.asarray(value._data) if isinstance(value, Tensor) else None
 
 
-def _made_by(value, node_name: str) -> bool:
-    """Whether tensor ``value`` is the output of the autograd node named ``node_name``."""
-    grad_fn = getattr(value, "grad_fn", None)
-    return grad_fn is not None and grad_fn.name() == node_name
+def _spaced(array: np.ndarray) -> np.ndarray:
+    """At most about SAMPLE_SIZE evenly spaced numbers of ``array`` (a view)."""
+    flat = array.reshape(-1)
+    return flat[::max(1, flat.size // SAMPLE_SIZE)]
 
 
 def _norm(array: np.ndarray) -> float:
@@ -93,11 +105,12 @@ class Watch:
         self._handles: list = []
         self._optimizers: list[Optimizer] = []
         self._models: list[Module] = []
-        self._loss_modules: list[Module] = []
         self.steps = 0
-        self.losses: list[float] = []  # one per step: the last loss seen before it
+        self.losses: list[float] = []  # one per step: the last training loss seen before it
         self._pending_loss: float | None = None
         self._ratios: list[float] = []  # per sampled step: median update/weight ratio
+        self._turns: list[tuple[float, float]] = []  # consecutive sampled steps: cosine, size
+        self._last_update: tuple[int, dict] | None = None  # (step, id -> spaced update)
         self._first_weight_norm: float | None = None
         self._weight_norm: float | None = None
         self._bad_input = False
@@ -107,24 +120,23 @@ class Watch:
         self._train_mode_evals = 0
         self._sampled = 0  # steps whose updates were measured
         self._unchanged: dict[int, list] = {}  # id -> [parameter, steps with a grad, unmoved]
-        self._saturation: list[float] = []
+        self._saturation: list[tuple[int, float]] = []  # (id of a sigmoid/tanh, share)
+        self._last_activation: tuple | None = None  # (output, id of its module)
+        self._output_activations: set[int] = set()  # whose output is the model's output
         self._dead: list[float] = []
         self._first_input = True
-        self._last_input: np.ndarray | None = None
+        self._last_call: tuple | None = None  # (model, args) of the last training forward
+        self._replaying = False  # while the last forward runs again to find a NaN's source
         self._closed = False
         self.stopped: Diagnosis | None = None  # the run-ending finding, once met
-        _BACKWARD.watches.append(self)
-        _BACKWARD.install()
+        _PATCHES.watches.append(self)
+        _PATCHES.install()
 
     # ------------------------------------------------------------------ attaching
     def attach_model(self, model: Module) -> None:
         if any(model is m for m in self._models):
             return
         self._models.append(model)
-
-    def attach_loss(self, loss_fn: Module) -> None:
-        if not any(loss_fn is m for m in self._loss_modules):
-            self._loss_modules.append(loss_fn)
 
     def attach_optimizer(self, optimizer: Optimizer) -> None:
         if any(optimizer is o for o in self._optimizers):
@@ -145,34 +157,34 @@ class Watch:
         """Per-module hooks for ``watch(model, optimizer, loss_fn)``."""
         if model is not None:
             self.attach_model(model)
-            self._handles.append(model.register_forward_pre_hook(
-                lambda module, args: self._on_model_input(module, args)))
+            self._handles += [
+                model.register_forward_pre_hook(lambda module, args:
+                                                self._on_model_input(module, args)),
+                model.register_forward_hook(lambda module, args, output:
+                                            self._on_model_output(output))]
             for sub in model.modules():
                 if isinstance(sub, (Sigmoid, Tanh, ReLU)):
                     self._handles.append(sub.register_forward_hook(self._on_activation))
-        if loss_fn is not None:
-            self.attach_loss(loss_fn)
-            self._handles.append(loss_fn.register_forward_hook(self._on_loss))
+        if isinstance(loss_fn, Module) and not isinstance(loss_fn, losses._Loss):
+            self._handles.append(loss_fn.register_forward_hook(  # a loss of one's own
+                lambda module, args, output: self._on_loss_value(output)))
 
     def _hook_global(self) -> None:
         """Hooks on every module call and every new optimizer, for ``graphgrad doctor``."""
         depth = [0]
 
         def pre(module, args):
-            if depth[0] == 0:
-                if isinstance(module, losses._Loss):
-                    self.attach_loss(module)
-                else:
-                    self.attach_model(module)
-                    self._on_model_input(module, args)
+            if depth[0] == 0 and not isinstance(module, losses._Loss) and not self._replaying:
+                self.attach_model(module)
+                self._on_model_input(module, args)
             depth[0] += 1
 
         def post(module, args, output):
             depth[0] = max(0, depth[0] - 1)
-            if isinstance(module, losses._Loss) and depth[0] == 0:
-                self._on_loss(module, args, output)
-            elif isinstance(module, (Sigmoid, Tanh, ReLU)):
+            if isinstance(module, (Sigmoid, Tanh, ReLU)):
                 self._on_activation(module, args, output)
+            if depth[0] == 0 and not isinstance(module, losses._Loss):
+                self._on_model_output(output)
 
         self._handles += [register_module_forward_pre_hook(pre),
                           register_module_forward_hook(post),
@@ -189,9 +201,13 @@ class Watch:
         raise TrainingStopped(self.stopped)
 
     def _sampling(self) -> bool:
-        return self.steps < SAMPLE_FIRST or self.steps % SAMPLE_EVERY == 0
+        return self.steps < SAMPLE_FIRST or self.steps % SAMPLE_EVERY < 2
 
     def _on_model_input(self, module, args) -> None:
+        if self._replaying:
+            return
+        if is_grad_enabled():
+            self._last_call = (module, args)
         if self._optimizers and module.training is not is_grad_enabled() and any(
                 isinstance(m, (Dropout, BatchNorm1d)) for m in module.modules()):
             if module.training:  # a forward under no_grad in train mode: an evaluation
@@ -201,7 +217,6 @@ class Watch:
         data = _array(args[0]) if args else None
         if data is None or not np.issubdtype(data.dtype, np.floating):
             return
-        self._last_input = data  # scanned when sampling, and when the loss turns non-finite
         if self._sampling():
             self._scan_input(data)
         if self._first_input and data.ndim == 2 and data.shape[0] > 1:
@@ -224,63 +239,70 @@ class Watch:
                        f"({std.min():.3g} to {std.max():.3g}): standardise each feature "
                        "(subtract its mean, divide by its std) before training")
 
-    def _on_loss(self, module, args, output) -> None:
+    def _on_loss_call(self, name: str, args: tuple, kwargs: dict, output) -> None:
+        """A functional loss (or a loss layer, through it) was computed while training."""
+        if not is_grad_enabled() or self._replaying:  # an evaluation's loss
+            return
+        fault = check_loss_call(name, args, kwargs) if self._sampling() else None
+        if fault is not None:
+            self._note(*fault)
+        self._on_loss_value(output, fault[0] if fault else None)
+
+    def _on_loss_value(self, output, cause: str | None = None) -> None:
         value = _array(output)
-        if value is not None and value.size == 1:
-            self._on_loss_value(float(value.reshape(-1)[0]))
-        if len(args) < 2:
+        if value is None or value.size != 1:
             return
-        prediction, target = _array(args[0]), _array(args[1])
-        if prediction is None or target is None:
-            return
-        if isinstance(module, losses.CrossEntropyLoss) and prediction.ndim >= 2 \
-                and self._sampling():
-            self._check_probabilities(prediction)
-        if isinstance(module, (losses.MSELoss, losses.L1Loss)) \
-                and prediction.shape != target.shape:
-            self._note("target_shape_broadcast", f"{type(module).__name__} got predictions "
-                       f"of shape {list(prediction.shape)} and targets of shape "
-                       f"{list(target.shape)}, which broadcast to "
-                       f"{list(np.broadcast_shapes(prediction.shape, target.shape))}: reshape "
-                       "them to the same shape (e.g. target.view(-1, 1) or output.squeeze(1))")
-        if isinstance(module, losses.BCEWithLogitsLoss) and _made_by(args[0], "SigmoidBackward0"):
-            self._note("sigmoid_before_bce_with_logits", "BCEWithLogitsLoss got the output of "
-                       f"a sigmoid (values in [{prediction.min():.3g}, {prediction.max():.3g}]),"
-                       " so it applies sigmoid twice: drop the model's final sigmoid or use "
-                       "BCELoss")
+        loss = float(value.reshape(-1)[0])
+        self._pending_loss = loss
+        if not math.isfinite(loss):
+            kind, message = ((cause, self._found[cause].message) if cause
+                             else self._nonfinite_source(loss))
+            self._stop(kind, message)
 
-    def _check_probabilities(self, prediction: np.ndarray) -> None:
-        rows = np.moveaxis(prediction, 1, -1).reshape(-1, prediction.shape[1])
-        sums = rows.sum(axis=1)
-        if rows.min() >= 0 and rows.max() <= 1 and np.allclose(sums, 1, atol=1e-3):
-            self._note("probabilities_as_logits", "CrossEntropyLoss got rows of values in "
-                       f"[0, 1] that sum to 1 (mean row sum {sums.mean():.4f}): it applies "
-                       "log_softmax itself, so give it the raw logits (drop the softmax)")
-
-    def _on_loss_value(self, value: float) -> None:
-        self._pending_loss = value
-        if math.isfinite(value):
-            return
+    def _nonfinite_source(self, value: float) -> tuple[str, str]:
+        """Why the loss is ``value`` (NaN or inf): the data, the steps, a layer or the loss."""
         step = self.steps + 1
-        if self._last_input is not None:
-            self._scan_input(self._last_input)
-        if self._bad_input:
-            self._stop("nan_in_data", f"the loss is {value} at step {step} after non-finite "
-                       "values in the input batch: clean or impute the data before training")
+        inputs = [_array(a) for a in (self._last_call or (None, ()))[1]]
+        if any(a is not None and not np.isfinite(a).all() for a in inputs):
+            return ("nan_in_data", f"the loss is {value} at step {step} after non-finite "
+                    "values in the input batch: clean or impute the data before training")
         finite = [loss for loss in self.losses if math.isfinite(loss)]
         grown = (self._weight_norm or 0) / max(self._first_weight_norm or 0, 1e-30)
         if grown > THROWN or (len(finite) > 1 and finite[-1] > THROWN * finite[0]):
-            self._stop("nan_from_lr", f"the loss is {value} at step {step} after the weights' "
-                       f"norm grew {grown:.3g}-fold and the loss from {finite[0]:.4g} to "
-                       f"{finite[-1]:.4g}: the steps are too large, lower the learning rate "
-                       "(or clip the gradient norm)")
-        self._stop("nan_from_loss", f"the loss is {value} at step {step} while the inputs "
-                   "and weights are finite: the loss function is undefined at these outputs "
-                   "(a log of 0, a division by 0); add an epsilon or use a stable form "
-                   "(e.g. BCEWithLogitsLoss, log_softmax)")
+            return ("nan_from_lr", f"the loss is {value} at step {step} after the weights' "
+                    f"norm grew {grown:.3g}-fold and the loss from {finite[0]:.4g} to "
+                    f"{finite[-1]:.4g}: the steps are too large, lower the learning rate "
+                    "(or clip the gradient norm)")
+        broken = next((name for name, p in self._named_params() if not np.isfinite(p._data).all()),
+                      None)
+        if broken is not None:
+            return ("nan_from_lr", f"the loss is {value} at step {step}: an update made "
+                    f"parameter {broken} non-finite: lower the learning rate or clip the "
+                    "gradient norm")
+        source = self._replay_for_nonfinite()
+        if source is not None:
+            return ("nan_in_layer", f"the loss is {value} at step {step}, from the model's "
+                    f"forward: {source.describe()}")
+        return ("nan_from_loss", f"the loss is {value} at step {step} while the inputs, "
+                "weights and model outputs are finite: the loss function is undefined at "
+                "these outputs (a log of 0, a division by 0); add an epsilon or use a stable "
+                "form (e.g. BCEWithLogitsLoss, log_softmax)")
+
+    def _replay_for_nonfinite(self):
+        if self._last_call is None:
+            return None
+        self._replaying = True
+        try:
+            return first_nonfinite(*self._last_call)
+        finally:
+            self._replaying = False
+
+    def _named_params(self):
+        for model in self._models:
+            yield from model.named_parameters()
 
     def _on_activation(self, module, args, output) -> None:
-        if not self._sampling() or not args:
+        if not self._sampling() or not args or self._replaying:
             return
         if isinstance(module, ReLU):
             out = _array(output)
@@ -289,11 +311,19 @@ class Watch:
             return
         data = _array(args[0])
         if data is not None and data.size:
-            self._saturation.append(float(np.mean(np.abs(data) > SATURATED_AT)))
+            self._saturation.append((id(module), float(np.mean(np.abs(data) > SATURATED_AT))))
+            self._last_activation = (output, id(module))
+
+    def _on_model_output(self, output) -> None:
+        """A sigmoid that makes the model's output (a classifier's probabilities) saturates as
+        the model grows confident: that is no vanishing gradient inside the model."""
+        if self._last_activation is not None and output is self._last_activation[0]:
+            self._output_activations.add(self._last_activation[1])
+        self._last_activation = None
 
     def _on_backward(self, tensor: Tensor) -> None:
-        if not self._loss_modules and tensor.numel() == 1:
-            self._on_loss_value(float(tensor._data.reshape(-1)[0]))
+        if self._pending_loss is None:  # no loss function seen: what backward starts from
+            self._on_loss_value(tensor)
         if not self._stepped:
             return
         self._stepped = False
@@ -321,8 +351,8 @@ class Watch:
                            f"{type(model).__name__} get gradients but no optimizer holds them "
                            f"(first: {orphans[0]}): pass model.parameters() to the optimizer "
                            "(or add_param_group them)")
-        return [(p, p._data.copy()) for g in optimizer.param_groups for p in g["params"]
-                if p.grad is not None]
+        return [(p, _spaced(p._data).copy()) for g in optimizer.param_groups
+                for p in g["params"] if p.grad is not None]
 
     def _after_step(self, optimizer: Optimizer, before) -> None:
         self.steps += 1
@@ -331,25 +361,53 @@ class Watch:
         self._pending_loss = None
         if before is None:
             return
-        ratios, weights = [], 0.0
+        ratios, weights, updates = [], 0.0, {}
         self._sampled += 1
         for p, old in before:
-            new = p._data
+            new = _spaced(p._data)
             if not np.isfinite(new).all():
                 self._stop("nan_from_lr", f"step {self.steps} made a parameter non-finite "
                            f"(its gradient norm {_norm(p.grad._data):.3g}): lower the learning "
                            "rate or clip the gradient norm")
-            weight, moved = _norm(old), _norm(new - old)
-            weights += weight ** 2
+            update = new - old
+            weight, moved = _norm(old), _norm(update)
+            weights += _norm(new) ** 2  # after the step: a zero start is no scale to grow from
+            updates[id(p)] = update
             if weight > 0:
                 ratios.append(moved / weight)
-            if moved == 0 and np.any(p.grad._data != 0):
+            if moved == 0 and np.any(_spaced(p.grad._data) != 0):
                 self._unchanged.setdefault(id(p), [p, 0])[1] += 1
         self._weight_norm = math.sqrt(weights)
         if self._first_weight_norm is None:
             self._first_weight_norm = self._weight_norm
         if ratios:
-            self._ratios.append(float(np.median(ratios)))
+            self._ratios.append(statistics.median(ratios))
+        self._note_turn(updates)
+
+    def _note_turn(self, updates: dict) -> None:
+        """The cosine between this step's update and the previous step's, when both were
+        measured (near -1 when each step undoes the last), and this update's size."""
+        if self._last_update is not None and self._last_update[0] == self.steps - 1:
+            previous = self._last_update[1]
+            dot = sum(float(u @ previous[k]) for k, u in updates.items() if k in previous)
+            size = math.sqrt(sum(float(u @ u) for u in updates.values()))
+            before = math.sqrt(sum(float(u @ u) for u in previous.values()))
+            if size * before > 0:
+                self._turns.append((dot / (size * before), size))
+        self._last_update = (self.steps, updates)
+
+    def _swinging(self) -> float | None:
+        """The median cosine of consecutive updates, when they point against each other
+        (below ZIGZAG) and their size holds up (the last third of the measured pairs at
+        least half the middle third's: the first holds the approach from the start): swings
+        that a decay, or convergence, would have shrunk."""
+        if len(self._turns) < 6:
+            return None
+        cosines, sizes = zip(*self._turns)
+        third = len(sizes) // 3
+        median = float(np.median(cosines))
+        holds = np.median(sizes[-third:]) >= 0.5 * np.median(sizes[third:-third])
+        return median if median < ZIGZAG and holds else None
 
     # ------------------------------------------------------------------ reading
     @property
@@ -391,8 +449,16 @@ class Watch:
             if stepped_too_little(median, finite[0], finite[-1]):
                 yield ("lr_too_small", tiny_steps(
                     median, f"over {len(self._ratios)} sampled steps", finite[0], finite[-1]))
-        if self._saturation and float(np.median(self._saturation)) > SATURATED_SHARE:
-            share = float(np.median(self._saturation))
+        swing = self._swinging()
+        if swing is not None:
+            yield ("oscillation", f"consecutive updates point against each other (median "
+                   f"cosine {swing:.2f} over {len(self._turns)} measured pairs) and the swings "
+                   "do not shrink: the steps overshoot the minimum and swing back; lower the "
+                   "learning rate or decay it (e.g. StepLR, CosineAnnealingLR)")
+        hidden = [share for module, share in self._saturation
+                  if module not in self._output_activations]
+        if hidden and float(np.median(hidden)) > SATURATED_SHARE:
+            share = float(np.median(hidden))
             yield ("saturated_activations", f"{share:.0%} of the sigmoid/tanh inputs have "
                    f"|x| > {SATURATED_AT:g}, where their gradient vanishes: normalise the "
                    "inputs, shrink the initial weights or add normalisation layers")
@@ -428,8 +494,8 @@ class Watch:
         for handle in reversed(self._handles):
             handle.remove()
         self._handles.clear()
-        _BACKWARD.watches.remove(self)
-        _BACKWARD.uninstall()
+        _PATCHES.watches.remove(self)
+        _PATCHES.uninstall()
 
     def __enter__(self) -> Watch:
         return self
@@ -448,17 +514,30 @@ class _InstanceAttribute:
         self.owner.__dict__.pop(self.name, None)
 
 
-class _BackwardHook:
-    """``Tensor.backward`` tells the open watches of each call while any watch is open."""
+class _Patches:
+    """While any watch is open, ``Tensor.backward`` and the functional losses (which the loss
+    layers call too) tell the open watches of each call; the last watch closed restores them."""
 
     def __init__(self) -> None:
         self.watches: list[Watch] = []
-        self.original = None
+        self.originals: dict = {}  # (owner, name) -> the function replaced
+        self.depth = 0  # losses computed inside a loss (a custom loss calling mse_loss)
 
     def install(self) -> None:
-        if self.original is not None:
+        if self.originals:
             return
-        self.original = original = Tensor.backward
+        self._replace(Tensor, "backward", self._backward)
+        for name in LOSSES:
+            self._replace(functional, name, lambda original, name=name: self._loss(name, original))
+
+    def _replace(self, owner, name: str, wrap) -> None:
+        original = getattr(owner, name)
+        self.originals[owner, name] = original
+        wrapped = wrap(original)
+        wrapped.__doc__, wrapped.__name__ = original.__doc__, original.__name__
+        setattr(owner, name, wrapped)
+
+    def _backward(self, original):
         watches = self.watches
 
         def backward(tensor, *args, **kwargs):
@@ -466,23 +545,39 @@ class _BackwardHook:
                 w._on_backward(tensor)
             return original(tensor, *args, **kwargs)
 
-        backward.__doc__ = original.__doc__
-        Tensor.backward = backward
+        return backward
+
+    def _loss(self, name: str, original):
+        def loss(*args, **kwargs):
+            self.depth += 1
+            try:
+                output = original(*args, **kwargs)
+            finally:
+                self.depth -= 1
+            if self.depth == 0:
+                for w in list(self.watches):
+                    w._on_loss_call(name, args, kwargs, output)
+            return output
+
+        return loss
 
     def uninstall(self) -> None:
-        if self.original is not None and not self.watches:
-            Tensor.backward = self.original
-            self.original = None
+        if not self.watches:
+            for (owner, name), original in self.originals.items():
+                setattr(owner, name, original)
+            self.originals.clear()
 
 
-_BACKWARD = _BackwardHook()
+_PATCHES = _Patches()
 
 
 def watch(model: Module | None = None, optimizer: Optimizer | None = None,
           loss_fn: Module | None = None) -> Watch:
-    """Watch a training loop of one's own: hooks on ``model`` (its inputs, training flag and
-    activations), ``optimizer`` (each step's gradients, updates and weights) and ``loss_fn``
-    (its inputs and value; without it, the tensor ``backward()`` is called on is the loss)."""
+    """Watch a training loop of one's own: hooks on ``model`` (its inputs, outputs, training
+    flag and activations) and ``optimizer`` (each step's gradients, updates and weights). Every
+    ``nn.functional`` loss (and so every loss layer) is watched while the watch is open; a
+    ``loss_fn`` of one's own (a Module that is no loss layer) is hooked for its value. Without
+    any, the tensor ``backward()`` is called on is the loss."""
     w = Watch()
     w._hook_local(model, loss_fn)
     if optimizer is not None:
