@@ -43,10 +43,10 @@ def all_diagnoses() -> dict[str, list[str]]:
 
 
 def test_confusion_table():
-    rows = [f"{'script':<34} {'planted':<32} diagnosed"]
+    rows = [f"{'script':<38} {'planted':<35} diagnosed"]
     for script, kinds in all_diagnoses().items():
         planted = expected_kind(script) or "(healthy)"
-        rows.append(f"{script:<34} {planted:<32} {', '.join(kinds) or '-'}")
+        rows.append(f"{script:<38} {planted:<35} {', '.join(kinds) or '-'}")
     print("\n" + "\n".join(rows))
 
 
@@ -55,3 +55,11 @@ def test_zoo_script(script):
     kinds = all_diagnoses()[script]
     expected = expected_kind(script)
     assert kinds == ([expected] if expected else []), (script, expected, kinds)
+
+
+def test_the_oscillating_run_with_a_decaying_lr_is_no_alarm():
+    run = subprocess.run([sys.executable, "-m", "graphgrad", "doctor", "--json",
+                          "oscillation.py", "--decay"], cwd=ZOO, capture_output=True, text=True,
+                         timeout=240)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
