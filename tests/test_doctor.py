@@ -342,3 +342,17 @@ def test_fit_notes_a_learning_rate_too_small_but_not_a_reached_minimum():
     done = gg.train.fit(model, nn.MSELoss(), (x, target), lr=1e-7, epochs=4, batch_size=None,
                         progress=False)
     assert not [n for n in done.notes if "update/weight ratio" in n]
+
+
+def test_fit_runs_the_doctor_and_keeps_its_findings_in_the_history():
+    from graphgrad.train import fit
+
+    model, (x, y) = nn.Sequential(mlp(), nn.Softmax(dim=1)), blobs()
+    history = fit(model, nn.CrossEntropyLoss(), (x, y), lr=0.1, epochs=3, progress=False)
+    assert [n for n in history.notes if "CrossEntropyLoss (F.cross_entropy)" in n]
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), SqrtFeatures(), nn.Linear(3, 1))
+    history = fit(model, nn.MSELoss(), (gg.tensor(X), gg.tensor(X[:, :1])), epochs=2,
+                  progress=False)
+    assert history.verdict is not None and history.verdict.kind == "non_finite"
+    assert [n for n in history.notes if "op sqrt in layer '1' (SqrtFeatures)" in n]

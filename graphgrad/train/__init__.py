@@ -22,7 +22,8 @@ array, batched along dim 0), and returns a :class:`History`:
   (and above the first epoch's, from epoch 3 on), stops with ``history.verdict`` set: what
   happened, the likely cause and the remedy, read from the numbers and the knobs.
 - ``diagnose``: plain-sentence ``history.notes`` on plateaus, vanishing or exploding layer
-  gradients, dead ReLU units, parameters without gradients and a learning rate at its floor.
+  gradients, dead ReLU units, parameters without gradients and a learning rate at its floor;
+  on a Module trained eagerly, also the findings of :func:`watch` (the training doctor).
 - ``callbacks``: :class:`Callback` objects, e.g. :class:`EarlyStopping`.
 - ``checkpoint_dir`` (a checkpoint every ``checkpoint_every`` epochs, default 1, and at the
   step where Ctrl-C stops the run with :class:`TrainingInterrupted`) and ``resume`` (a path, or

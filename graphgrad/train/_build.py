@@ -39,7 +39,7 @@ class ModuleTask:
 
     def __init__(self, model, loss_fn, compiled: bool = False) -> None:
         check(callable(loss_fn), "loss_fn", "an nn.Module model needs a loss function")
-        self.model, self.loss_fn = model, loss_fn
+        self.model, self.loss_fn, self.compiled = model, loss_fn, compiled
         # the forward and backward of a batch, replayed from a record with compile=True
         self._forward_backward = compile(self._loss_backward) if compiled else self._loss_backward
         self.parallel = isinstance(model, DistributedDataParallel)

@@ -26,6 +26,10 @@ from .checkpoint import (
 from .diagnose import Diagnostics, Knobs, diverged, parameter_norm, verdict
 from .history import History, name_of_metric
 from .interrupt import DeferredInterrupt, TrainingInterrupted
+from .watch import Watch, watch
+
+# what fit's own diagnostics and verdicts already say, so its doctor does not say it twice
+JUDGED_BY_FIT = {"dead_relu", "lr_too_small", "nan_from_lr", "nan_from_loss"}
 
 
 def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sgd", lr=0.01,
@@ -164,6 +168,7 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> History:
         hooks = self._watch_relus()
+        doctor = self._doctor()
         try:
             with self._interrupt:
                 for callback in self.callbacks:
@@ -179,7 +184,9 @@ class Trainer:
         finally:
             for handle in hooks:
                 handle.remove()
-        self._finish()
+            if doctor is not None:
+                doctor.close()
+        self._finish(doctor)
         return self.history
 
     def _epochs(self) -> None:
@@ -378,10 +385,21 @@ class Trainer:
         return TrainingInterrupted(None, self.completed, self.step, in_epoch=position,
                                    reason=reason)
 
-    def _finish(self) -> None:
+    def _doctor(self) -> Watch | None:
+        """The training doctor on an eagerly trained Module (a compiled step replays its ops
+        out of the hooks' sight): what goes into the loss, the model's mode, the updates."""
+        if self.diagnostics is None or not isinstance(self.task, _build.ModuleTask) \
+                or self.task.compiled:
+            return None
+        return watch(self.model, self.optimizer, stop_on_nonfinite=False)
+
+    def _finish(self, doctor: Watch | None) -> None:
         if self.diagnostics is not None:
             self.diagnostics.after_training(self.history.epochs, self.epochs, self.min_lr,
                                             self.history.notes)
+        for diagnosis in doctor.diagnoses if doctor is not None else ():
+            if diagnosis.kind not in JUDGED_BY_FIT:
+                self.history.notes.append(diagnosis.message)
         if not self.quiet:  # the one end-of-run report: losses, best epoch, verdict and notes
             print(self.history.summary())
 

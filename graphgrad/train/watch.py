@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,8 @@ class Watch:
     """The evidence of a watched loop and the diagnoses read from it; ``close()`` (or leaving
     the ``with`` block) removes every hook it installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_on_nonfinite: bool = True) -> None:
+        self.stop_on_nonfinite = stop_on_nonfinite
         self._found: dict[str, Diagnosis] = {}
         self._handles: list = []
         self._optimizers: list[Optimizer] = []
@@ -197,8 +199,10 @@ class Watch:
 
     def _stop(self, kind: str, message: str):
         self._note(kind, message)
-        self.stopped = self._found[kind]
-        raise TrainingStopped(self.stopped)
+        if self.stopped is None:
+            self.stopped = self._found[kind]
+        if self.stop_on_nonfinite:
+            raise TrainingStopped(self.stopped)
 
     def _sampling(self) -> bool:
         return self.steps < SAMPLE_FIRST or self.steps % SAMPLE_EVERY < 2
@@ -521,7 +525,9 @@ class _Patches:
     def __init__(self) -> None:
         self.watches: list[Watch] = []
         self.originals: dict = {}  # (owner, name) -> the function replaced
-        self.depth = 0  # losses computed inside a loss (a custom loss calling mse_loss)
+        # .depth: the functional losses running on this thread; one computed inside another
+        # (a loss built on a second) is part of the outer one, not a loss of its own
+        self.inside = threading.local()
 
     def install(self) -> None:
         if self.originals:
@@ -548,13 +554,16 @@ class _Patches:
         return backward
 
     def _loss(self, name: str, original):
+        inside = self.inside
+
         def loss(*args, **kwargs):
-            self.depth += 1
+            depth = getattr(inside, "depth", 0)
+            inside.depth = depth + 1
             try:
                 output = original(*args, **kwargs)
             finally:
-                self.depth -= 1
-            if self.depth == 0:
+                inside.depth = depth
+            if depth == 0:
                 for w in list(self.watches):
                     w._on_loss_call(name, args, kwargs, output)
             return output
@@ -572,13 +581,15 @@ _PATCHES = _Patches()
 
 
 def watch(model: Module | None = None, optimizer: Optimizer | None = None,
-          loss_fn: Module | None = None) -> Watch:
+          loss_fn: Module | None = None, *, stop_on_nonfinite: bool = True) -> Watch:
     """Watch a training loop of one's own: hooks on ``model`` (its inputs, outputs, training
     flag and activations) and ``optimizer`` (each step's gradients, updates and weights). Every
     ``nn.functional`` loss (and so every loss layer) is watched while the watch is open; a
     ``loss_fn`` of one's own (a Module that is no loss layer) is hooked for its value. Without
-    any, the tensor ``backward()`` is called on is the loss."""
-    w = Watch()
+    any, the tensor ``backward()`` is called on is the loss. A non-finite loss or update
+    raises :class:`TrainingStopped` unless ``stop_on_nonfinite=False`` (a loop that stops
+    itself, like ``fit``): then it is only recorded."""
+    w = Watch(stop_on_nonfinite)
     w._hook_local(model, loss_fn)
     if optimizer is not None:
         w.attach_optimizer(optimizer)
