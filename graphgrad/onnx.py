@@ -86,7 +86,8 @@ def export(
         )
     _check_supported(graph, where)
     with no_grad(), np.errstate(all="ignore"):  # a run only to learn every node's shape and dtype
-        values = {i: t._data for i, t in graph.run(inputs).values.items()}
+        values = {i: t._data for i, t in graph.run(inputs).values.items()
+                  if t is not None}  # an operand left out (a conv's bias) has no value
     values.update(_unused_inputs(graph, inputs, values))
     buffers = {n.id: n.name for n in graph.constants if n.name in state_names}
     proto = _Builder(onnx, graph, values, _dtypes(graph, values), buffers, opset_version).model(
@@ -276,6 +277,8 @@ def _check_supported(graph: Graph, where: dict) -> None:
             reason = "no ONNX form"
         elif node.op == "elu" and node.params[2] != 1:
             reason = f"input_scale {node.params[2]} (ONNX's Elu and Selu have none)"
+        elif node.op == "max_pool_indices" and not _only_pooled(graph, i):
+            reason = "max-pooling indices (return_indices=True) have no ONNX form here"
         if reason:
             place = f" in module {where[i]}" if i in where else ""
             name = f" {node.name!r}" if node.name else ""
@@ -286,6 +289,12 @@ def _check_supported(graph: Graph, where: dict) -> None:
             + "\n  ".join(problems)
             + f"\nsupported ops: {', '.join(sorted(_EMITTERS))}"
         )
+
+
+def _only_pooled(graph: Graph, i: int) -> bool:
+    """Whether node i (pooling indices) is read by max_pool alone, and is no output."""
+    users = [n for n in graph.nodes if n.kind == "op" and i in n.inputs]
+    return i not in graph.outputs and all(n.op == "max_pool" for n in users)
 
 
 # ---------------------------------------------------------------------- writing the model
@@ -512,6 +521,69 @@ def _linear(b: _Builder, node, out: str) -> str:
     return b.emit("Add", [product, bias], out)
 
 
+def _end_pads(size, lo, kernel, stride, dilation, out_shape) -> list[int]:
+    """The padding after each spatial axis that gives ``out_shape`` windows: what the last
+    window reaches past the input (0 where torch leaves trailing input unread)."""
+    return [max(0, (n - 1) * s + r * (k - 1) + 1 - (x + p))
+            for x, p, k, s, r, n in zip(size, lo, kernel, stride, dilation, out_shape)]
+
+
+def _has_value(b: _Builder, i: int) -> bool:
+    """Whether operand i is given: a conv without bias has a value-less constant there."""
+    return b.values.get(i) is not None
+
+
+def _conv(b: _Builder, node, out: str) -> str:
+    stride, lo, dilation, groups, out_shape = node.params
+    dtype = b.dtype(node.id)
+    x, w, bias = node.inputs
+    kernel = b.shape(w)[2:]
+    pads = list(lo) + _end_pads(b.shape(x)[2:], lo, kernel, stride, dilation, out_shape)
+    operands = [b.operand(i, dtype) for i in (x, w, bias) if _has_value(b, i)]
+    return b.emit("Conv", operands, out, kernel_shape=list(kernel), strides=list(stride),
+                  pads=pads, dilations=list(dilation), group=groups)
+
+
+def _conv_transpose(b: _Builder, node, out: str) -> str:
+    stride, lo, dilation, groups, out_shape = node.params
+    dtype = b.dtype(node.id)
+    y, w, bias = node.inputs
+    kernel, size = b.shape(w)[2:], b.shape(y)[2:]
+    # ONNX's length: stride * (in - 1) + extent - begin - end + output_padding
+    full = [s * (n - 1) + r * (k - 1) + 1 - p
+            for s, n, r, k, p in zip(stride, size, dilation, kernel, lo)]
+    end = [max(0, f - o) for f, o in zip(full, out_shape)]
+    extra = [max(0, o - f) for f, o in zip(full, out_shape)]
+    operands = [b.operand(i, dtype) for i in (y, w, bias) if _has_value(b, i)]
+    return b.emit("ConvTranspose", operands, out, kernel_shape=list(kernel),
+                  strides=list(stride), pads=list(lo) + end, dilations=list(dilation),
+                  group=groups, output_padding=extra)
+
+
+def _max_pool(b: _Builder, node, out: str) -> str:
+    x, indices = node.inputs
+    kernel, stride, lo, dilation, out_shape = b.graph.nodes[indices].params
+    pads = list(lo) + _end_pads(b.shape(x)[2:], lo, kernel, stride, dilation, out_shape)
+    return b.emit("MaxPool", [b.value(x)], out, kernel_shape=list(kernel),
+                  strides=list(stride), pads=pads, dilations=list(dilation))
+
+
+def _getitem(b: _Builder, node, out: str) -> str:
+    """Any NumPy index (slices, integers, None, masks, index arrays: constants all) as one
+    Gather of flat positions, worked out here on the static shape: exactly NumPy's selection,
+    at the price of an int64 table the size of the result."""
+    index, _ = node.params
+    x = node.inputs[0]
+    positions = np.arange(int(np.prod(b.shape(x))), dtype=np.int64).reshape(b.shape(x))[index]
+    flat = b.emit("Reshape", [b.value(x), b.const([-1], np.int64)])
+    return b.emit("Gather", [flat, b.const(positions, np.int64)], out, axis=0)
+
+
+def _pooling_indices(b: _Builder, node, out: str) -> str:
+    """Nothing: max_pool, its only user (checked), reads the pooling geometry from here."""
+    return out
+
+
 def _pow_scalar(b: _Builder, node, out: str) -> str:
     (exponent,) = node.params
     dtype = b.dtype(node.id)
@@ -620,6 +692,11 @@ _EMITTERS = {
     "softplus": _softplus,
     "elu": _elu,
     "celu": _celu,
+    "conv": _conv,
+    "getitem": _getitem,
+    "conv_transpose": _conv_transpose,
+    "max_pool": _max_pool,
+    "max_pool_indices": _pooling_indices,
 }  # fmt: skip
 
 SUPPORTED_OPS = frozenset(_EMITTERS)

@@ -13,9 +13,11 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn
+from graphgrad.interop import to_torch
 from graphgrad.onnx import OnnxExportError, UnsupportedOperatorError, export
 
 RNG = np.random.default_rng(0)
@@ -75,6 +77,30 @@ MODELS = {
                               nn.Linear(9, 9), nn.LeakyReLU(0.1), nn.Hardtanh(-0.3, 0.4)),
         (6, 4),
     ),
+    "cnn": (
+        lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Conv2d(8, 4, 3, stride=2, bias=False),
+                              nn.ReLU(), nn.AvgPool2d(2, ceil_mode=True), nn.Flatten(),
+                              nn.Linear(16, 3)),
+        (2, 3, 16, 16),
+    ),
+    "conv1d_same_dilated_grouped": (
+        lambda: nn.Sequential(nn.Conv1d(2, 4, 3, padding="same", dilation=2), nn.Tanh(),
+                              nn.MaxPool1d(3, stride=2, padding=1, ceil_mode=True),
+                              nn.Conv1d(4, 4, 2, groups=2)),
+        (3, 2, 11),
+    ),
+    "conv_transpose_dilated_pool": (
+        lambda: nn.Sequential(nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
+                              nn.ReLU(), nn.MaxPool2d(3, stride=1, dilation=2)),
+        (1, 3, 5, 5),
+    ),
+    "reflect_padding_adaptive_pool": (  # reflect padding indexes: getitem as a Gather
+        lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
+                              nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten()),
+        (2, 3, 7, 7),
+    ),
+    "unbatched_conv": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2)), (3, 6, 6)),
 }  # fmt: skip
 
 
@@ -265,6 +291,39 @@ def test_unsupported_ops_are_all_named_with_their_module(tmp_path):
     assert "supported ops:" in message and "linear" in message
     assert path.read_bytes() == b"the old file"  # nothing written, the old file kept
     assert os.listdir(tmp_path) == ["model.onnx"]  # and no temporary file left
+
+
+def test_a_cnn_in_onnxruntime_matches_torch_on_the_same_weights(tmp_path):
+    build, shape = MODELS["cnn"]
+    gg.manual_seed(2)
+    model = build()
+    for _ in range(2):  # batch statistics that are not the initial ones
+        model(gg.randn(*shape) * 2 + 1)
+    export(model, gg.randn(*shape), tmp_path / "cnn.onnx")
+    reference = to_torch(model).eval()
+    x = random(shape)
+    (got,) = session(tmp_path / "cnn.onnx").run(None, {"input": x})
+    with torch.no_grad():
+        np.testing.assert_allclose(got, reference(torch.tensor(x)).numpy(), rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_indexing_is_exported_with_numpy_semantics(tmp_path):
+    def pick(x):
+        return x[1:, 1::2, None, [0, 2, 2]] * 2 + x[..., 1].sum() + x[-1, :, 3].sum()
+
+    x = gg.randn(3, 5, 4)
+    export(gg.trace(pick, x), x, tmp_path / "pick.onnx")
+    fresh = random((3, 5, 4))
+    (got,) = session(tmp_path / "pick.onnx").run(None, {"x": fresh})
+    np.testing.assert_allclose(got, pick(torch.tensor(fresh)).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_indices_are_refused_by_name(tmp_path):
+    with pytest.raises(UnsupportedOperatorError, match=r"\(max_pool_indices\) in module 0 "
+                       r"\(MaxPool2d\): max-pooling indices \(return_indices=True\)"):
+        export(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), gg.randn(1, 2, 4, 4),
+               tmp_path / "pool.onnx")
 
 
 def test_unsupported_op_in_a_graph_is_named():
