@@ -279,6 +279,8 @@ def _check_supported(graph: Graph, where: dict) -> None:
             reason = f"input_scale {node.params[2]} (ONNX's Elu and Selu have none)"
         elif node.op == "max_pool_indices" and not _only_pooled(graph, i):
             reason = "max-pooling indices (return_indices=True) have no ONNX form here"
+        elif node.op in ("lstm_layer", "gru_layer") and not _reads_states_only(graph, i):
+            reason = "its gate activations are read (ONNX's LSTM and GRU give the states only)"
         if reason:
             place = f" in module {where[i]}" if i in where else ""
             name = f" {node.name!r}" if node.name else ""
@@ -295,6 +297,30 @@ def _only_pooled(graph: Graph, i: int) -> bool:
     """Whether node i (pooling indices) is read by max_pool alone, and is no output."""
     users = [n for n in graph.nodes if n.kind == "op" and i in n.inputs]
     return i not in graph.outputs and all(n.op == "max_pool" for n in users)
+
+
+def _reads_states_only(graph: Graph, i: int) -> bool:
+    """Whether what is read of fused recurrent node i is what ONNX's LSTM or GRU give: the
+    hidden states of every step and (an LSTM's) last cell state. Indexing is followed through
+    (``packed[-1][:, H:2H]``): only what leaves a chain of getitems counts as read."""
+    node = graph.nodes[i]
+    hidden = node.shape[2] // _PACKED_WIDTH[node.op]
+    given = np.zeros(node.shape, bool)
+    given[:, :, :hidden] = True
+    if node.op == "lstm_layer":
+        given[-1, :, hidden:2 * hidden] = True
+    positions = np.arange(given.size).reshape(node.shape)
+    return all(given.reshape(-1)[_read_positions(graph, i, positions)])
+
+
+def _read_positions(graph: Graph, i: int, positions: np.ndarray) -> np.ndarray:
+    """The flat positions of ``positions`` (node i's elements) that something other than a
+    getitem, or the graph's outputs, reads."""
+    users = [n for n in graph.nodes if n.kind == "op" and i in n.inputs]
+    if i in graph.outputs or any(n.op != "getitem" for n in users):
+        return positions.reshape(-1)
+    picked = [_read_positions(graph, n.id, positions[n.params[0]]) for n in users]
+    return np.concatenate(picked) if picked else np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------------- writing the model
@@ -366,6 +392,15 @@ class _Builder:
                                   **attributes)
         )
         return out
+
+    def emit_outputs(self, op_type: str, inputs: list, count: int, **attributes) -> list[str]:
+        """An operator with ``count`` outputs (LSTM's Y, Y_h, Y_c); their names."""
+        outs = [self.fresh(f"{op_type.lower()}_{k}") for k in range(count)]
+        self.nodes.append(
+            self.helper.make_node(op_type, inputs, outs, name=self.fresh(f"/{op_type}"),
+                                  **attributes)
+        )
+        return outs
 
     def dtype(self, i: int) -> np.dtype:
         return self.dtypes[i]
@@ -579,6 +614,63 @@ def _getitem(b: _Builder, node, out: str) -> str:
     return b.emit("Gather", [flat, b.const(positions, np.int64)], out, axis=0)
 
 
+# One recurrent direction (the fused lstm_layer, gru_layer, rnn_layer primitives) becomes one
+# ONNX LSTM, GRU or RNN. The primitive's input is already projected (x W_ih^T + biases), so the
+# ONNX input weight W is a permutation matrix: it only reorders torch's gates into ONNX's order.
+_ONNX_GATES = {"lstm_layer": (0, 3, 1, 2),  # torch (i, f, g, o) -> ONNX (i, o, f, c)
+               "gru_layer": (1, 0, 2),  # torch (r, z, n) -> ONNX (z, r, h)
+               "rnn_layer": (0,)}
+_PACKED_WIDTH = {"lstm_layer": 6, "gru_layer": 5, "rnn_layer": 1}  # hidden sizes per step
+
+
+def _gate_rows(op: str, hidden: int) -> np.ndarray:
+    return np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _ONNX_GATES[op]])
+
+
+def _recurrent(b: _Builder, node, out: str) -> str:
+    xw, h0 = node.inputs[0], node.inputs[1]
+    dtype = b.dtype(node.id)
+    steps, batch, width = b.shape(xw)
+    hidden = b.shape(h0)[-1]
+    rows = _gate_rows(node.op, hidden)
+    permutation = np.eye(width, dtype=dtype)[rows][None]  # (1, gates * H, gates * H)
+    weight_hh = node.inputs[3] if node.op == "lstm_layer" else node.inputs[2]
+    recurrence = b.emit("Gather", [b.operand(weight_hh, dtype), b.const(rows, np.int64)], axis=0)
+    axis0 = b.const([0], np.int64)
+    operands = [b.operand(xw, dtype), b.const(permutation, dtype),
+                b.emit("Unsqueeze", [recurrence, axis0])]
+    attributes = {"hidden_size": hidden}
+    if node.op == "gru_layer":  # b_hn stays inside r * (W_hn h + b_hn): linear_before_reset
+        recurrent_bias = b.emit("Gather", [b.operand(node.inputs[3], dtype),
+                                           b.const(rows, np.int64)], axis=0)
+        both = b.emit("Concat", [b.const(np.zeros(width, dtype), dtype), recurrent_bias],
+                      axis=0)
+        operands.append(b.emit("Unsqueeze", [both, axis0]))
+        attributes["linear_before_reset"] = 1
+    else:
+        operands.append("")
+    operands += ["", b.emit("Unsqueeze", [b.operand(h0, dtype), axis0])]
+    if node.op == "lstm_layer":
+        operands.append(b.emit("Unsqueeze", [b.operand(node.inputs[2], dtype), axis0]))
+    if node.op == "rnn_layer":
+        attributes["activations"] = [node.params[0].capitalize()]  # Tanh or Relu
+    kind = {"lstm_layer": "LSTM", "gru_layer": "GRU", "rnn_layer": "RNN"}[node.op]
+    outputs = b.emit_outputs(kind, operands, 3 if kind == "LSTM" else 2, **attributes)
+    states = b.emit("Squeeze", [outputs[0], b.const([1], np.int64)])  # (T, B, H)
+    if node.op == "rnn_layer":
+        return b.emit("Identity", [states], out)
+    # the packed output's other parts hold what only the backward reads (checked): zeros, but
+    # for the LSTM's last cell state
+    parts = [states]
+    if node.op == "lstm_layer":
+        cells = [outputs[2]] if steps == 1 else [
+            b.const(np.zeros((steps - 1, batch, hidden), dtype), dtype), outputs[2]]
+        parts.append(b.emit("Concat", cells, axis=0) if len(cells) > 1 else cells[0])
+    rest = (_PACKED_WIDTH[node.op] - len(parts)) * hidden
+    parts.append(b.const(np.zeros((steps, batch, rest), dtype), dtype))
+    return b.emit("Concat", parts, out, axis=2)
+
+
 def _pooling_indices(b: _Builder, node, out: str) -> str:
     """Nothing: max_pool, its only user (checked), reads the pooling geometry from here."""
     return out
@@ -693,6 +785,9 @@ _EMITTERS = {
     "elu": _elu,
     "celu": _celu,
     "conv": _conv,
+    "lstm_layer": _recurrent,
+    "gru_layer": _recurrent,
+    "rnn_layer": _recurrent,
     "getitem": _getitem,
     "conv_transpose": _conv_transpose,
     "max_pool": _max_pool,

@@ -308,6 +308,71 @@ def test_a_cnn_in_onnxruntime_matches_torch_on_the_same_weights(tmp_path):
                                    atol=1e-5)
 
 
+class LastStep(nn.Module):
+    """A recurrent layer read at its last step and by its final hidden state."""
+
+    def __init__(self, rnn, width):
+        super().__init__()
+        self.rnn, self.head = rnn, nn.Linear(width, 3)
+
+    def forward(self, x):
+        out, state = self.rnn(x)
+        hidden = state[0] if isinstance(state, tuple) else state
+        return self.head(out[:, -1]) + hidden.sum()
+
+
+RECURRENT = {
+    "lstm": (lambda: nn.LSTM(4, 5, batch_first=True), 5, (2, 7, 4)),
+    "lstm_two_layers_bidirectional": (
+        lambda: nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True), 10, (2, 6, 4)),
+    "lstm_one_step": (lambda: nn.LSTM(4, 5, batch_first=True), 5, (2, 1, 4)),
+    "gru": (lambda: nn.GRU(4, 5, batch_first=True), 5, (3, 5, 4)),
+    "gru_bidirectional_no_bias": (
+        lambda: nn.GRU(4, 5, bias=False, bidirectional=True, batch_first=True), 10, (3, 5, 4)),
+    "rnn_relu": (lambda: nn.RNN(4, 5, nonlinearity="relu", batch_first=True), 5, (2, 4, 4)),
+    "rnn_tanh_two_layers": (lambda: nn.RNN(4, 5, num_layers=2, batch_first=True), 5, (2, 4, 4)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT))
+def test_recurrent_layers_in_onnxruntime_match_torch(tmp_path, name):
+    build, width, shape = RECURRENT[name]
+    gg.manual_seed(3)
+    model = LastStep(build(), width)
+    export(model, gg.randn(*shape), tmp_path / "rnn.onnx")
+    assert {n.op_type for n in checked(tmp_path / "rnn.onnx").graph.node} & {"LSTM", "GRU", "RNN"}
+    reference = nn.Sequential(model.rnn)  # the layer converts; the head is worked here
+    twin = to_torch(reference)[0].eval()
+    weight, bias = (torch.tensor(p.detach().numpy()) for p in (model.head.weight, model.head.bias))
+    x = random(shape)
+    (got,) = session(tmp_path / "rnn.onnx").run(None, {"x": x})
+    with torch.no_grad():
+        out, state = twin(torch.tensor(x))
+        hidden = state[0] if isinstance(state, tuple) else state
+        expected = out[:, -1] @ weight.T + bias + hidden.sum()
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_an_lstm_with_given_states_exports_its_states(tmp_path):
+    class WithState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 5)
+
+        def forward(self, x, h, c):
+            out, (h_n, c_n) = self.lstm(x, (h, c))
+            return out, h_n, c_n
+
+    model = WithState()
+    inputs = (gg.randn(3, 2, 4), gg.randn(1, 2, 5), gg.randn(1, 2, 5))
+    export(model, inputs, tmp_path / "lstm.onnx")
+    got = session(tmp_path / "lstm.onnx").run(None, {n: t.numpy() for n, t in
+                                                      zip(["x", "h", "c"], inputs)})
+    with gg.no_grad():
+        for ours, theirs in zip(got, model(*inputs)):
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_indexing_is_exported_with_numpy_semantics(tmp_path):
     def pick(x):
         return x[1:, 1::2, None, [0, 2, 2]] * 2 + x[..., 1].sum() + x[-1, :, 3].sum()
