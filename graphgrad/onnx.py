@@ -42,12 +42,18 @@ def export(
     *,
     input_names=None,
     output_names=None,
-    opset_version: int = DEFAULT_OPSET,
+    opset_version: int | None = DEFAULT_OPSET,
+    **torch_options,
 ):
     """Write ``model_or_graph`` (a Module or a Graph) run on ``example_inputs`` (a tensor, or a
     tuple of them; for a Graph also a dict by input name, or None when its inputs declare their
     shapes) to ``path`` as an ONNX model, and return the ``onnx.ModelProto``. The file is
     written whole or not at all.
+
+    ``torch.onnx.export``'s other options are taken too, so that a script run through
+    ``graphgrad run-torch`` exports unchanged: those that change nothing here (``verbose``,
+    ``dynamo``, ``do_constant_folding``...) at any value, the others (``dynamic_axes``,
+    ``export_params``...) only at the value that matches what graphgrad writes.
 
     >>> import os, tempfile
     >>> import graphgrad as gg
@@ -57,6 +63,11 @@ def export(
     >>> [n.op_type for n in proto.graph.node], [i.name for i in proto.graph.initializer]
     (['Gemm', 'Relu'], ['0.weight', '0.bias'])
     """
+    _check_torch_options(torch_options)
+    opset_version = DEFAULT_OPSET if opset_version is None else opset_version  # torch's None
+    if path is None:
+        raise OnnxExportError("graphgrad.onnx.export: give the file to write (f); graphgrad "
+                              "returns no in-memory ONNX program")
     onnx = _import_onnx()
     if not MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
         raise OnnxExportError(
@@ -103,6 +114,36 @@ def export(
     with atomic_write(path) as out:
         out.write(proto.SerializeToString())
     return proto
+
+
+# torch.onnx.export's options beyond graphgrad's: some change nothing in a static, constant-
+# folded export made by tracing; the others are accepted at the one value that describes it.
+_INERT_TORCH_OPTIONS = {"verbose", "dynamo", "optimize", "do_constant_folding", "external_data",
+                        "report", "verify", "profile", "dump_exported_program", "artifacts_dir",
+                        "autograd_inlining"}
+_FIXED_TORCH_OPTIONS = {  # option -> (the value it must have, why)
+    "export_params": (True, "the weights are always written as initializers"),
+    "keep_initializers_as_inputs": (False, "initializers are never graph inputs"),
+    "dynamic_axes": (None, "shapes are static: the example inputs fix them"),
+    "dynamic_shapes": (None, "shapes are static: the example inputs fix them"),
+    "kwargs": (None, "the model is called with positional example inputs only"),
+    "custom_translation_table": (None, "every primitive has its one translation"),
+    "custom_opsets": (None, "only the default ONNX domain is written"),
+    "export_modules_as_functions": (False, "modules are inlined"),
+}
+
+
+def _check_torch_options(options: dict) -> None:
+    for name, value in options.items():
+        if name in _INERT_TORCH_OPTIONS:
+            continue
+        if name not in _FIXED_TORCH_OPTIONS:
+            raise TypeError(f"graphgrad.onnx.export() got an unexpected keyword argument "
+                            f"{name!r}")
+        allowed, why = _FIXED_TORCH_OPTIONS[name]
+        if value != allowed and not (allowed is None and not value):
+            raise OnnxExportError(f"graphgrad.onnx.export: {name}={value!r} is not supported "
+                                  f"({why}); leave it out or pass {allowed!r}")
 
 
 def _import_onnx():

@@ -57,6 +57,7 @@ ALIASES = {
     "torch.autograd": "graphgrad.autograd",
     "torch.autograd.function": "graphgrad.autograd.function",
     "torch.linalg": "graphgrad.linalg",
+    "torch.onnx": "graphgrad.onnx",
     "torch.cuda": "graphgrad.cuda",
     "torch.version": "graphgrad.version",
     "torch.backends": "graphgrad.backends",
@@ -73,12 +74,11 @@ DESCRIPTION = ("Run a PyTorch script unchanged on graphgrad: as `python SCRIPT A
                "every `import torch...` answered by graphgrad's module of the same name "
                "(torch, torch.nn, torch.nn.functional, torch.nn.init, torch.nn.utils, "
                "torch.optim, torch.optim.lr_scheduler, torch.utils.data, torch.autograd, "
-               "torch.linalg, torch.cuda, torch.backends, torch.version and the submodules "
-               "listed in "
-               "graphgrad.torch_alias.ALIASES). A torch name graphgrad lacks raises an error "
-               "saying so; the real torch is never imported. The script's exit code is "
-               "python's: 0, 1 after an exception (its traceback printed), n for sys.exit(n); "
-               "2 when SCRIPT cannot be run.")
+               "torch.linalg, torch.onnx, torch.cuda, torch.backends, torch.version and the "
+               "submodules listed in graphgrad.torch_alias.ALIASES). A torch name graphgrad "
+               "lacks raises an error saying so; the real torch is never imported. The script's "
+               "exit code is python's: 0, 1 after an exception (its traceback printed), n for "
+               "sys.exit(n); 2 when SCRIPT cannot be run.")
 
 
 def _no_module(name: str) -> ModuleNotFoundError:

@@ -448,3 +448,44 @@ def test_import_without_onnx_and_the_error_export_gives():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install graphgrad[onnx]" in done.stdout
+
+
+def test_torch_onnx_export_options_are_taken_or_refused_by_name(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2))
+    export(model, (gg.randn(4, 3),), tmp_path / "m.onnx", verbose=False, dynamo=True,
+           do_constant_folding=True, export_params=True, dynamic_axes=None, opset_version=None)
+    assert checked(tmp_path / "m.onnx").opset_import[0].version == 18
+    with pytest.raises(OnnxExportError, match=r"dynamic_axes=\{'input': \{0: 'batch'\}\} is "
+                       r"not supported \(shapes are static"):
+        export(model, gg.randn(4, 3), tmp_path / "d.onnx", dynamic_axes={"input": {0: "batch"}})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'batch_size'"):
+        export(model, gg.randn(4, 3), tmp_path / "e.onnx", batch_size=4)
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]
+
+
+SCRIPT = """
+import numpy as np
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(36, 2))
+model.eval()
+x = torch.randn(2, 1, 8, 8)
+torch.onnx.export(model, (x,), "model.onnx", input_names=["image"], output_names=["logits"],
+                  opset_version=17, dynamo=False, do_constant_folding=True)
+with torch.no_grad():
+    np.save("x.npy", x.numpy())
+    np.save("expected.npy", model(x).numpy())
+"""
+
+
+def test_a_pytorch_script_exports_through_torch_onnx(tmp_path):
+    (tmp_path / "export.py").write_text(SCRIPT)
+    run = subprocess.run([sys.executable, "-m", "graphgrad", "run-torch", "export.py"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert checked(tmp_path / "model.onnx").opset_import[0].version == 17
+    (got,) = session(tmp_path / "model.onnx").run(None, {"image": np.load(tmp_path / "x.npy")})
+    np.testing.assert_allclose(got, np.load(tmp_path / "expected.npy"), rtol=1e-5, atol=1e-6)
