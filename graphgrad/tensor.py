@@ -1363,7 +1363,7 @@ class Tensor:
             self._refuse_inplace(name)
         data = self._data
         try:
-            ufunc(data, operand, data)  # into data: ufuncs cast "same_kind" into out by default
+            ufunc(data, operand, out=data)  # ufuncs cast "same_kind" into out by default
         except (TypeError, ValueError) as exc:  # read-only memory (expand), shapes, dtypes
             raise RuntimeError(
                 f"{name}: {exc} (tensor of shape {tuple(data.shape)} and dtype {self.dtype}; "

@@ -4,6 +4,7 @@ the message; healthy loops get nothing; hooks go away on close; the CLI's usage 
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,7 @@ import torch
 
 import graphgrad as gg
 from graphgrad import nn
+from graphgrad.interop import to_torch
 from graphgrad.train import TrainingStopped, watch
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
@@ -356,3 +358,77 @@ def test_fit_runs_the_doctor_and_keeps_its_findings_in_the_history():
                   progress=False)
     assert history.verdict is not None and history.verdict.kind == "non_finite"
     assert [n for n in history.notes if "op sqrt in layer '1' (SqrtFeatures)" in n]
+
+
+def test_unused_parameters_are_named():
+    class TwoBranches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.forgotten = nn.Linear(4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    gg.manual_seed(0)
+    model, (x, y) = TwoBranches(), blobs()
+    opt, loss_fn = gg.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss()
+    with watch(model, opt, loss_fn) as w:
+        train(model, opt, lambda: loss_fn(model(x), y), steps=5)
+    assert kinds(w) == ["unused_params"] and "'forgotten.weight'" in w.diagnoses[0].message
+
+
+def test_a_finite_divergence_holds_torchs_losses():
+    gg.manual_seed(0)
+    model = nn.Linear(4, 1)
+    tmodel = torch.nn.Linear(4, 1)
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    target = X @ np.array([1.0, -1.0, 0.5, 2.0], dtype=np.float32)
+    opt, mse = gg.optim.SGD(model.parameters(), lr=1.1), nn.MSELoss()
+    with watch(model, opt, mse) as w:
+        train(model, opt, lambda: mse(model(gg.tensor(X)).squeeze(1), gg.tensor(target)),
+              steps=25)
+    topt, losses = torch.optim.SGD(tmodel.parameters(), lr=1.1), []
+    for _ in range(25):
+        topt.zero_grad()
+        loss = torch.nn.functional.mse_loss(tmodel(torch.tensor(X)).squeeze(1),
+                                            torch.tensor(target))
+        loss.backward()
+        topt.step()
+        losses.append(loss.item())
+    assert kinds(w) == ["diverging"]
+    message = w.diagnoses[0].message
+    assert f"from {losses[0]:.4g} at step 1 to {losses[-1]:.4g} by step 25" in message
+
+
+def test_vanishing_gradients_hold_the_first_layers_norm():
+    gg.manual_seed(0)
+    layers = [nn.Linear(4, 16), nn.Tanh()]
+    for _ in range(10):
+        layers += [nn.Linear(16, 16), nn.Tanh()]
+    model = nn.Sequential(*layers, nn.Linear(16, 1))
+    with gg.no_grad():
+        for p in model.parameters():
+            p.mul_(0.15)  # far below the default scale: each layer shrinks the gradient
+    twin = to_torch(model)
+    target = np.tanh(X[:, :1]).astype(np.float32)
+    torch.nn.functional.mse_loss(twin(torch.tensor(X)), torch.tensor(target)).backward()
+    first = twin[0].weight.grad.norm().item()
+    opt, mse = gg.optim.SGD(model.parameters(), lr=1e-3), nn.MSELoss()
+    with watch(model, opt, mse) as w:
+        train(model, opt, lambda: mse(model(gg.tensor(X)), gg.tensor(target)), steps=6)
+    assert kinds(w) == ["vanishing_gradients"]
+    assert f"'0.weight' is vanishing (norm {first:.2g}" in w.diagnoses[0].message
+
+
+def test_exploding_gradients_hold_the_gradient_to_weight_ratio():
+    gg.manual_seed(0)
+    model = nn.Linear(4, 1)
+    twin = to_torch(model)
+    (1e5 * twin(torch.tensor(X))).mean().backward()
+    ratio = math.sqrt(sum(p.grad.norm() ** 2 for p in twin.parameters())
+                      / sum(p.detach().norm() ** 2 for p in twin.parameters()))
+    opt = gg.optim.SGD(model.parameters(), lr=1e-9)  # steps of 1e-4 of the weights
+    with watch(model, opt) as w:
+        train(model, opt, lambda: (1e5 * model(gg.tensor(X))).mean(), steps=12)
+    assert kinds(w) == ["exploding_gradients"]
+    assert f"The gradients are {ratio:.3g} times the weights" in w.diagnoses[0].message

@@ -155,6 +155,33 @@ def tiny_steps(ratio: float, where: str, first: float, last: float) -> str:
             "small, raise it (try 10-100x).")
 
 
+def unused_parameter(name: str, where: str) -> str:
+    """The sentence for a parameter that never got a gradient ``where`` (in the first epoch)."""
+    return (f"Parameter {name!r} never received a gradient {where}: it is not used to compute "
+            "the loss (or detach/no_grad cuts it off), so it is never trained.")
+
+
+def vanishing(name: str, norm: float, largest: float, where: str) -> str | None:
+    """The sentence for a vanishing gradient of ``name`` (norm ``norm`` while the largest of
+    the other parameters' is ``largest``), or None when it is not one."""
+    if norm >= VANISHING or largest <= 1e4 * VANISHING:
+        return None
+    return (f"The gradient of {name!r} is vanishing (norm {norm:.2g} {where}, while other "
+            f"parameters reach {largest:.2g}): it and the layers before it barely learn; "
+            "check for saturated or dead activations or too small an initial scale, or use "
+            "normalisation or residual connections.")
+
+
+def exploding(name: str, norm: float, median: float, where: str) -> str | None:
+    """The sentence for an exploding gradient of ``name`` (the other parameters' median norm is
+    ``median``), or None when it is not one."""
+    if norm <= EXPLODING or norm <= 1e3 * median:
+        return None
+    return (f"The gradient of {name!r} is exploding (norm {norm:.2g} {where}, a thousand times "
+            f"the other parameters' median {median:.2g}): cap it (clip_grad_norm_, or fit's "
+            "max_grad_norm) or lower the learning rate.")
+
+
 class Diagnostics:
     """Collects notes over a run; each kind of trouble is noted once per parameter or layer."""
 
@@ -204,10 +231,7 @@ class Diagnostics:
     def _unused(self, notes: list) -> None:
         for name in self.names:
             if name not in self.with_grad:
-                self._note(notes, f"unused {name}", (
-                    f"Parameter {name!r} never received a gradient in the first epoch: it is not "
-                    "used to compute the loss (or detach/no_grad cuts it off), so it is never "
-                    "trained."))
+                self._note(notes, f"unused {name}", unused_parameter(name, "in the first epoch"))
 
     def _plateau(self, epochs: list, notes: list, monitor: str) -> None:
         losses = [r[monitor] for r in epochs]
@@ -227,20 +251,16 @@ class Diagnostics:
         norms = {k: v for k, v in record["layer_grad_norms"].items() if math.isfinite(v)}
         if len(norms) < 2:
             return
+        where = f"at epoch {record['epoch']}"
         for name, norm in norms.items():
             others = [v for k, v in norms.items() if k != name]
-            if norm < VANISHING and max(others) > 1e4 * VANISHING:
-                self._note(notes, f"vanishing {name}", (
-                    f"The gradient of {name!r} is vanishing (norm {norm:.2g} at epoch "
-                    f"{record['epoch']}, while other parameters reach {max(others):.2g}): the "
-                    "layers before it barely learn; check for saturated or dead activations, "
-                    "or use normalisation or residual connections."))
-            elif norm > EXPLODING and norm > 1e3 * float(np.median(others)):
-                self._note(notes, f"exploding {name}", (
-                    f"The gradient of {name!r} is exploding (norm {norm:.2g} at epoch "
-                    f"{record['epoch']}, a thousand times the other parameters' median "
-                    f"{float(np.median(others)):.2g}): cap it with max_grad_norm or lower the "
-                    "learning rate."))
+            sentence = vanishing(name, norm, max(others), where)
+            if sentence is not None:
+                self._note(notes, f"vanishing {name}", sentence)
+                continue
+            sentence = exploding(name, norm, float(np.median(others)), where)
+            if sentence is not None:
+                self._note(notes, f"exploding {name}", sentence)
 
     def _dead_relus(self, epoch: int, notes: list) -> None:
         for layer, output in self.relus.items():

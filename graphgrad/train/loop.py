@@ -29,7 +29,8 @@ from .interrupt import DeferredInterrupt, TrainingInterrupted
 from .watch import Watch, watch
 
 # what fit's own diagnostics and verdicts already say, so its doctor does not say it twice
-JUDGED_BY_FIT = {"dead_relu", "lr_too_small", "nan_from_lr", "nan_from_loss"}
+JUDGED_BY_FIT = {"dead_relu", "lr_too_small", "nan_from_lr", "nan_from_loss", "diverging",
+                 "unused_params", "vanishing_gradients", "exploding_gradients"}
 
 
 def fit(model, loss_fn, train_data, *, val_data=None, metric=None, optimizer="sgd", lr=0.01,

@@ -46,7 +46,9 @@ from ..nn.modules.module import (
 from ..nn.modules.normalization import BatchNorm1d
 from ..optim.optimizer import Optimizer, register_optimizer_created_hook
 from ..tensor import Tensor
-from .diagnose import TINY_RATIO, stepped_too_little, tiny_steps
+from .diagnose import TINY_RATIO, diverged, stepped_too_little, tiny_steps
+from .gradient_flow import GradientFlow
+from .gradient_flow import norm as _norm
 from .history import History
 from .loss_checks import check_loss_call
 from .nonfinite import first_nonfinite
@@ -57,8 +59,15 @@ STD_RATIO = 100.0  # largest over smallest feature std in the first batch
 SPIKE = 3.0  # a loss at steps 2-10 this many times step 1's
 THROWN = 100.0  # weights whose norm grew this many times over were thrown by the step size
 ZIGZAG = -0.5  # median cosine of consecutive updates below this: each step undoes the last
-BLOWUPS = {"nan_from_lr", "loss_spike_early"}  # steps too large: they kill and saturate units
-AFTERMATH = {"dead_relu", "saturated_activations", "oscillation"}
+BLOWUPS = {"nan_from_lr", "loss_spike_early", "diverging"}  # steps too large
+# A finding another one explains is left out: steps too large kill and saturate units, swing the
+# weights and throw the gradients about; dead or saturated units are why gradients vanish.
+EXPLAINED_BY = {
+    **{effect: BLOWUPS for effect in ("dead_relu", "saturated_activations", "oscillation")},
+    "exploding_gradients": BLOWUPS | {"unnormalised_inputs"},  # huge inputs, huge gradients
+    "vanishing_gradients": BLOWUPS | {"dead_relu", "saturated_activations"},
+    "lr_too_small": {"vanishing_gradients"},  # tiny gradients make tiny steps at any rate
+}
 SAMPLE_FIRST = 10  # steps whose inputs, activations and updates are all looked at
 SAMPLE_EVERY = 25  # after those, two consecutive steps are looked at this often
 SAMPLE_SIZE = 4096  # numbers of each parameter whose update is measured (evenly spaced)
@@ -92,11 +101,6 @@ def _spaced(array: np.ndarray) -> np.ndarray:
     return flat[::max(1, flat.size // SAMPLE_SIZE)]
 
 
-def _norm(array: np.ndarray) -> float:
-    with np.errstate(over="ignore"):  # float32 squares past 3e38 give inf: a true "huge"
-        return float(np.linalg.norm(array.reshape(-1)))  # no float64 copy of every weight
-
-
 class Watch:
     """The evidence of a watched loop and the diagnoses read from it; ``close()`` (or leaving
     the ``with`` block) removes every hook it installed."""
@@ -107,6 +111,8 @@ class Watch:
         self._handles: list = []
         self._optimizers: list[Optimizer] = []
         self._models: list[Module] = []
+        self._trained: list[Module] = []  # the models called while gradients were recorded
+        self._flow = GradientFlow()
         self.steps = 0
         self.losses: list[float] = []  # one per step: the last training loss seen before it
         self._pending_loss: float | None = None
@@ -212,6 +218,8 @@ class Watch:
             return
         if is_grad_enabled():
             self._last_call = (module, args)
+            if not any(module is m for m in self._trained):
+                self._trained.append(module)
         if self._optimizers and module.training is not is_grad_enabled() and any(
                 isinstance(m, (Dropout, BatchNorm1d)) for m in module.modules()):
             if module.training:  # a forward under no_grad in train mode: an evaluation
@@ -355,8 +363,18 @@ class Watch:
                            f"{type(model).__name__} get gradients but no optimizer holds them "
                            f"(first: {orphans[0]}): pass model.parameters() to the optimizer "
                            "(or add_param_group them)")
+        self._flow.record(self._trained_params())
         return [(p, _spaced(p._data).copy()) for g in optimizer.param_groups
                 for p in g["params"] if p.grad is not None]
+
+    def _trained_params(self):
+        """(name, parameter) of the trained models, by the model's class when there are
+        several (a GAN's generator and discriminator)."""
+        several = len(self._trained) > 1
+        for model in self._trained:
+            prefix = f"{type(model).__name__}." if several else ""
+            for name, p in model.named_parameters():
+                yield prefix + name, p
 
     def _after_step(self, optimizer: Optimizer, before) -> None:
         self.steps += 1
@@ -420,9 +438,7 @@ class Watch:
         found = dict(self._found)
         for kind, message in self._end_of_run():
             found.setdefault(kind, Diagnosis(kind, message))
-        if BLOWUPS.intersection(found):  # dead or saturated units are then its effect
-            found = {kind: d for kind, d in found.items() if kind not in AFTERMATH}
-        return list(found.values())
+        return [d for kind, d in found.items() if not EXPLAINED_BY.get(kind, set()) & found.keys()]
 
     def _end_of_run(self):
         if len(self._accumulated) >= 2:
@@ -470,6 +486,13 @@ class Watch:
             yield ("dead_relu", f"{self._dead[-1]:.0%} of the ReLU units output 0 for the "
                    "whole batch: lower the learning rate, check the initialisation or use "
                    "LeakyReLU")
+        yield from self._flow.findings()
+        if self.stopped is None and len(finite) >= 3 and diverged(finite):
+            best = min(finite[:-1])
+            yield ("diverging", f"the loss rose from {finite[0]:.4g} at step 1 to "
+                   f"{finite[-1]:.4g} by step {self.steps}, {finite[-1] / best:.3g}x its best "
+                   f"{best:.4g}: each step overshoots; lower the learning rate (or clip the "
+                   "gradient norm)")
         if len(self.losses) >= 3 and math.isfinite(self.losses[0]) and self.losses[0] > 0:
             early = [loss for loss in self.losses[1:10] if math.isfinite(loss)]
             if early and max(early) > SPIKE * self.losses[0] \
