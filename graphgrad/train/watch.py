@@ -6,7 +6,7 @@ functional loss and into the model, the gradients, updates and weights at
 ``kind`` and one sentence holding the number that shows the trouble and the remedy. The costly
 looks are sampled: the first SAMPLE_FIRST steps, then two consecutive steps in every
 SAMPLE_EVERY (consecutive, so that one update can be compared with the next), each parameter
-through SAMPLE_SIZE evenly spaced numbers. A loss that turns non-finite ends the run: its source
+through about 4,096 evenly spaced numbers. A loss that turns non-finite ends the run: its source
 is traced (the batch, the weights, the op and layer of the forward, or the loss), the diagnosis
 recorded and :class:`TrainingStopped` raised with its message.
 
@@ -49,6 +49,7 @@ from ..tensor import Tensor
 from .diagnose import TINY_RATIO, diverged, stepped_too_little, tiny_steps
 from .gradient_flow import GradientFlow
 from .gradient_flow import norm as _norm
+from .gradient_flow import spaced as _spaced
 from .history import History
 from .loss_checks import check_loss_call
 from .nonfinite import first_nonfinite
@@ -70,7 +71,6 @@ EXPLAINED_BY = {
 }
 SAMPLE_FIRST = 10  # steps whose inputs, activations and updates are all looked at
 SAMPLE_EVERY = 25  # after those, two consecutive steps are looked at this often
-SAMPLE_SIZE = 4096  # numbers of each parameter whose update is measured (evenly spaced)
 LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
           "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss")
 
@@ -93,12 +93,6 @@ class TrainingStopped(RuntimeError):
 
 def _array(value) -> np.ndarray | None:
     return np.asarray(value._data) if isinstance(value, Tensor) else None
-
-
-def _spaced(array: np.ndarray) -> np.ndarray:
-    """At most about SAMPLE_SIZE evenly spaced numbers of ``array`` (a view)."""
-    flat = array.reshape(-1)
-    return flat[::max(1, flat.size // SAMPLE_SIZE)]
 
 
 class Watch:
