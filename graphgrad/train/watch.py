@@ -115,7 +115,6 @@ class Watch:
         self._last_update: tuple[int, dict] | None = None  # (step, id -> spaced update)
         self._first_weight_norm: float | None = None
         self._weight_norm: float | None = None
-        self._bad_input = False
         self._stepped = False  # a step since the last backward
         self._accumulated: list[tuple[int, float]] = []  # (step, grad norm before backward)
         self._eval_steps = 0
@@ -220,21 +219,12 @@ class Watch:
                 self._train_mode_evals += 1
             else:
                 self._eval_steps += 1
-        data = _array(args[0]) if args else None
+        data = _array(args[0]) if args else None  # scanned for NaN only once the loss is one
         if data is None or not np.issubdtype(data.dtype, np.floating):
             return
-        if self._sampling():
-            self._scan_input(data)
         if self._first_input and data.ndim == 2 and data.shape[0] > 1:
             self._first_input = False
             self._check_scales(data)
-
-    def _scan_input(self, data: np.ndarray) -> None:
-        if not self._bad_input and not np.isfinite(data).all():
-            self._bad_input = True
-            count = int(data.size - np.isfinite(data).sum())
-            self._note("nan_in_data", f"the input batch of step {self.steps + 1} holds {count} "
-                       "non-finite values (NaN or inf): clean or impute the data before training")
 
     def _check_scales(self, data: np.ndarray) -> None:
         std = data.std(axis=0)
@@ -269,9 +259,12 @@ class Watch:
         """Why the loss is ``value`` (NaN or inf): the data, the steps, a layer or the loss."""
         step = self.steps + 1
         inputs = [_array(a) for a in (self._last_call or (None, ()))[1]]
-        if any(a is not None and not np.isfinite(a).all() for a in inputs):
-            return ("nan_in_data", f"the loss is {value} at step {step} after non-finite "
-                    "values in the input batch: clean or impute the data before training")
+        bad = sum(int(a.size - np.isfinite(a).sum()) for a in inputs
+                  if a is not None and np.issubdtype(a.dtype, np.inexact))
+        if bad:
+            return ("nan_in_data", f"the loss is {value} at step {step}, whose input batch "
+                    f"holds {bad} non-finite values (NaN or inf): clean or impute the data "
+                    "before training")
         finite = [loss for loss in self.losses if math.isfinite(loss)]
         grown = (self._weight_norm or 0) / max(self._first_weight_norm or 0, 1e-30)
         if grown > THROWN or (len(finite) > 1 and finite[-1] > THROWN * finite[0]):
