@@ -45,8 +45,8 @@ ALIASES = {
     "torch.nn.utils.rnn": "graphgrad.nn.utils.rnn",
     "torch.nn.modules": "graphgrad.nn.modules",
     **{f"torch.nn.modules.{name}": f"graphgrad.nn.modules.{name}" for name in (
-        "activation", "container", "conv", "linear", "loss", "module", "normalization",
-        "pooling", "rnn", "transformer")},
+        "activation", "container", "conv", "distance", "linear", "loss", "module",
+        "normalization", "padding", "pixelshuffle", "pooling", "rnn", "transformer")},
     "torch.optim": "graphgrad.optim",
     "torch.optim.optimizer": "graphgrad.optim.optimizer",
     "torch.optim.lr_scheduler": "graphgrad.optim.lr_scheduler",

@@ -122,6 +122,11 @@ def probs(*shape):
     return lambda rng: [rng.uniform(0.1, 0.9, shape), rng.uniform(0.0, 1.0, shape)]
 
 
+def pair(shape1, shape2, scale=1.0):
+    """Two inputs; ``scale`` shrinks the second so that a norm can fall below eps."""
+    return lambda rng: [rng.standard_normal(shape1), rng.standard_normal(shape2) * scale]
+
+
 def log_probs(rng, shape):
     z = rng.standard_normal(shape)
     return z - np.log(np.exp(z).sum(-1, keepdims=True))
@@ -170,6 +175,12 @@ CASES = [
     Case("Softsign", lambda lib: lib.nn.Softsign(), x(3, 4)),
     Case("LogSigmoid", lambda lib: lib.nn.LogSigmoid(), x(3, 4)),
     # random masks differ between the libraries: dropout is compared in eval mode
+    Case("GLU", lambda lib: lib.nn.GLU(), x(3, 4)),
+    Case("GLU", lambda lib: lib.nn.GLU(dim=0), x(4, 3), id="GLU-dim0"),
+    Case("Hardshrink", lambda lib: lib.nn.Hardshrink(), x(3, 4)),
+    Case("Softshrink", lambda lib: lib.nn.Softshrink(0.3), x(3, 4)),
+    Case("Tanhshrink", lambda lib: lib.nn.Tanhshrink(), x(3, 4)),
+    Case("Threshold", lambda lib: lib.nn.Threshold(0.1, 20.0), x(3, 4)),
     Case("Dropout", lambda lib: lib.nn.Dropout(0.3), x(3, 4), train=False),
     Case("Dropout2d", lambda lib: lib.nn.Dropout2d(0.3), x(2, 3, 4, 4), train=False),
     # shapes and lookups
@@ -200,6 +211,29 @@ CASES = [
                                                    count_include_pad=False),
          x(2, 3, 5, 4)),  # fmt: skip
     Case("AdaptiveAvgPool2d", lambda lib: lib.nn.AdaptiveAvgPool2d((None, 3)), x(2, 3, 5, 7)),
+    Case("AvgPool1d", lambda lib: lib.nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True,
+                                                   count_include_pad=False), x(2, 3, 8)),
+    Case("AvgPool1d", lambda lib: lib.nn.AvgPool1d(2), x(3, 7), id="AvgPool1d-unbatched"),
+    Case("AdaptiveAvgPool1d", lambda lib: lib.nn.AdaptiveAvgPool1d(3), x(2, 3, 7)),
+    Case("AdaptiveMaxPool1d", lambda lib: lib.nn.AdaptiveMaxPool1d(3), x(2, 3, 7)),
+    Case("AdaptiveMaxPool1d", lambda lib: lib.nn.AdaptiveMaxPool1d(4, return_indices=True),
+         x(3, 10), id="AdaptiveMaxPool1d-indices-unbatched"),
+    Case("AdaptiveMaxPool2d", lambda lib: lib.nn.AdaptiveMaxPool2d((None, 3)), x(2, 3, 5, 7)),
+    Case("AdaptiveMaxPool2d", lambda lib: lib.nn.AdaptiveMaxPool2d((3, 2), return_indices=True),
+         x(2, 5, 7), id="AdaptiveMaxPool2d-indices-unbatched"),
+    Case("PixelShuffle", lambda lib: lib.nn.PixelShuffle(2), x(2, 8, 3, 2)),
+    Case("PixelShuffle", lambda lib: lib.nn.PixelShuffle(3), x(9, 2, 2), id="PixelShuffle-3d"),
+    Case("PixelUnshuffle", lambda lib: lib.nn.PixelUnshuffle(2), x(2, 3, 4, 6)),
+    Case("ZeroPad1d", lambda lib: lib.nn.ZeroPad1d((2, -1)), x(2, 3, 4)),
+    Case("ZeroPad2d", lambda lib: lib.nn.ZeroPad2d(1), x(2, 3, 4)),
+    Case("ConstantPad1d", lambda lib: lib.nn.ConstantPad1d(2, 3.5), x(3, 4)),
+    Case("ConstantPad2d", lambda lib: lib.nn.ConstantPad2d((1, 0, 2, 3), -1.5), x(2, 1, 3, 4)),
+    Case("ReflectionPad1d", lambda lib: lib.nn.ReflectionPad1d((3, 1)), x(2, 3, 4)),
+    Case("ReflectionPad2d", lambda lib: lib.nn.ReflectionPad2d((1, 3, 2, 0)), x(2, 1, 3, 4)),
+    Case("ReflectionPad2d", lambda lib: lib.nn.ReflectionPad2d(2), x(1, 3, 4),
+         id="ReflectionPad2d-unbatched"),
+    Case("ReplicationPad1d", lambda lib: lib.nn.ReplicationPad1d((0, 3)), x(3, 4)),
+    Case("ReplicationPad2d", lambda lib: lib.nn.ReplicationPad2d((2, 1, 1, 3)), x(2, 1, 3, 4)),
     # normalisation: train mode (batch statistics, running statistics updated) and eval mode
     Case("BatchNorm1d", lambda lib: lib.nn.BatchNorm1d(3), x(5, 3)),
     Case("BatchNorm1d", lambda lib: lib.nn.BatchNorm1d(3, momentum=None, affine=False),
@@ -214,6 +248,26 @@ CASES = [
          id="LayerNorm-plain"),  # fmt: skip
     Case("LayerNorm", lambda lib: lib.nn.LayerNorm(4, bias=False), x(2, 4), id="LayerNorm-nobias"),
     # recurrent layers
+    Case("GroupNorm", lambda lib: lib.nn.GroupNorm(2, 4, eps=1e-3), x(3, 4, 5)),
+    Case("GroupNorm", lambda lib: lib.nn.GroupNorm(3, 6, affine=False), x(2, 6, 3, 2),
+         id="GroupNorm-noaffine"),
+    Case("GroupNorm", lambda lib: lib.nn.GroupNorm(1, 3, bias=False), x(2, 3),
+         id="GroupNorm-nobias"),
+    Case("InstanceNorm1d", lambda lib: lib.nn.InstanceNorm1d(3), x(2, 3, 5)),
+    Case("InstanceNorm1d", lambda lib: lib.nn.InstanceNorm1d(3, affine=True, momentum=0.3,
+                                                             track_running_stats=True),
+         x(2, 3, 5), id="InstanceNorm1d-running-train"),
+    Case("InstanceNorm1d", lambda lib: lib.nn.InstanceNorm1d(3, affine=True,
+                                                             track_running_stats=True),
+         x(3, 5), train=False, id="InstanceNorm1d-running-eval-unbatched"),
+    Case("InstanceNorm2d", lambda lib: lib.nn.InstanceNorm2d(2, eps=1e-3, affine=True),
+         x(2, 2, 3, 4)),
+    Case("InstanceNorm2d", lambda lib: lib.nn.InstanceNorm2d(2, track_running_stats=True,
+                                                             bias=False, affine=True),
+         x(2, 3, 4), id="InstanceNorm2d-running-unbatched-nobias"),
+    Case("RMSNorm", lambda lib: lib.nn.RMSNorm(4), x(2, 3, 4)),
+    Case("RMSNorm", lambda lib: lib.nn.RMSNorm((3, 4), eps=1e-3, elementwise_affine=False),
+         x(2, 3, 4), id="RMSNorm-noaffine"),
     Case("RNN", lambda lib: lib.nn.RNN(3, 4, num_layers=2, nonlinearity="relu",
                                        bidirectional=True), x(5, 2, 3)),  # fmt: skip
     Case("LSTM", lambda lib: lib.nn.LSTM(3, 4, num_layers=2, batch_first=True), x(2, 5, 3)),
@@ -245,6 +299,12 @@ CASES = [
         lib.nn.Conv2d(2, 3, 3), lib.nn.BatchNorm2d(3), lib.nn.ReLU(), lib.nn.MaxPool2d(2),
         lib.nn.Flatten(), lib.nn.Linear(12, 2)), x(3, 2, 6, 6)),  # fmt: skip
     # losses: input, then target
+    Case("CosineSimilarity", lambda lib: lib.nn.CosineSimilarity(), pair((3, 4), (3, 4))),
+    Case("CosineSimilarity", lambda lib: lib.nn.CosineSimilarity(dim=0, eps=0.5),
+         pair((3, 4), (4,), scale=0.1), id="CosineSimilarity-dim0-broadcast-clamped"),
+    Case("PairwiseDistance", lambda lib: lib.nn.PairwiseDistance(), pair((3, 4), (3, 4))),
+    Case("PairwiseDistance", lambda lib: lib.nn.PairwiseDistance(p=1.5, eps=1e-3, keepdim=True),
+         pair((2, 3, 4), (4,)), id="PairwiseDistance-p1.5-keepdim-broadcast"),
     Case("MSELoss", lambda lib: lib.nn.MSELoss(reduction="sum"),
          lambda rng: [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]),  # fmt: skip
     Case("L1Loss", lambda lib: lib.nn.L1Loss(),

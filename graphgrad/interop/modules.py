@@ -149,19 +149,32 @@ _NO_DERIVED = [
     # activations
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "SiLU", "Mish",
     "SELU", "Hardsigmoid", "Hardswish", "ELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "PReLU",
-    "Softmin", "Softsign", "LogSigmoid", "Dropout", "Dropout2d",
+    "Softmin", "Softsign", "LogSigmoid", "Dropout", "Dropout2d", "GLU", "Hardshrink",
+    "Softshrink", "Tanhshrink", "Threshold",
     # shapes, pooling, cells
     "Identity", "Flatten", "Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "RNNCell", "LSTMCell", "GRUCell",
+    "AdaptiveAvgPool2d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "RNNCell", "LSTMCell", "GRUCell",
+    "PixelShuffle", "PixelUnshuffle",
+    # padding
+    "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
+    # normalization without a bias flag
+    "RMSNorm",
     # losses without tensors
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss",
 ]  # fmt: skip
 
+# layers that hold their bias flag as the ``bias`` tensor (or None)
+_BIAS_FLAG = ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
+              "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d")  # fmt: skip
+
 _SPECS: dict[str, _Spec] = {
     **{name: _Spec() for name in _NO_DERIVED},
-    **{name: _Spec(_BIAS) for name in ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d",
-                                       "BatchNorm1d", "BatchNorm2d", "LayerNorm")},  # fmt: skip
+    **{name: _Spec(_BIAS) for name in _BIAS_FLAG},
     **{name: _Spec(_CLASS_WEIGHT) for name in ("NLLLoss", "CrossEntropyLoss", "BCELoss")},
+    "CosineSimilarity": _Spec(),
+    "PairwiseDistance": _Spec({"p": _attr("norm")}),  # torch keeps p as ``norm``
     "BCEWithLogitsLoss": _Spec({**_CLASS_WEIGHT, "pos_weight": _tensor("pos_weight")}),
     "Embedding": _Spec(torch_only={"max_norm": None, "scale_grad_by_freq": False,
                                    "sparse": False}),  # fmt: skip

@@ -225,7 +225,7 @@ def layer_norm(
     if tuple(input.shape[input.ndim - len(shape) :]) != shape:
         raise RuntimeError(
             f"Given normalized_shape={list(shape)}, expected input with shape "
-            f"[*, {', '.join(map(str, shape))}], but got input of size{input.shape}"
+            f"[*, {', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
         )
     axes = tuple(range(-len(shape), 0))
     mean = input.mean(axes, keepdim=True)
@@ -236,6 +236,123 @@ def layer_norm(
     if bias is not None:
         out = out + bias
     return out
+
+
+def _channel_view(t: Tensor, ndim: int) -> Tensor:
+    """A per-channel (C,) tensor shaped to broadcast along dim 1 of an ``ndim``-D input."""
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    if weight is not None:
+        out = out * _channel_view(weight, out.ndim)
+    if bias is not None:
+        out = out + _channel_view(bias, out.ndim)
+    return out
+
+
+def group_norm(
+    input: Tensor,  # noqa: A002
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each group of ``num_groups`` channel groups of each sample over its channels
+    and positions (biased variance), then a per-channel affine.
+
+    >>> import graphgrad as gg
+    >>> (group_norm(gg.tensor([[1.0, 3.0, 5.0, 5.0]]), 2) * 100).round().tolist()
+    [[-100.0, 100.0, 0.0, 0.0]]
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")  # fmt: skip
+    n, c = input.shape[0], input.shape[1]
+    _check_batch_size([n * c // num_groups, num_groups] + list(input.shape[2:]))
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
+                           f"but got input of shape {list(input.shape)} and num_groups="
+                           f"{num_groups}")  # fmt: skip
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.ndim != 1 or t.numel() != c):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of "
+                               f"channels in input, but got {name} of shape {list(t.shape)} and "
+                               f"input of shape {list(input.shape)}")  # fmt: skip
+    groups = input.reshape(n, num_groups, -1)
+    mean = groups.mean(-1, keepdim=True)
+    var = groups.var(-1, unbiased=False, keepdim=True)
+    out = ((groups - mean) * (var + eps).rsqrt()).reshape(input.shape)
+    return _affine(out, weight, bias)
+
+
+def _check_spatial_size(shape) -> None:
+    if int(np.prod(shape[2:])) == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{shape}")  # fmt: skip
+
+
+def instance_norm(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel of each sample over its positions; with ``use_input_stats`` the
+    running statistics (if given) move towards the batch's mean instance statistics, else
+    they normalise.
+
+    >>> import graphgrad as gg
+    >>> (instance_norm(gg.tensor([[[1.0, 3.0]]])) * 100).round().tolist()
+    [[[-100.0, 100.0]]]
+    """
+    if use_input_stats:
+        _check_spatial_size(input.shape)
+        axes = tuple(range(2, input.ndim))
+        mean = input.mean(axes, keepdim=True)
+        var = input.var(axes, unbiased=False, keepdim=True)
+        if running_mean is not None:
+            count = input.numel() // (input.shape[0] * input.shape[1])
+            _update_running(running_mean, running_var, mean.mean(0).reshape(-1),
+                            var.mean(0).reshape(-1), count, momentum)  # fmt: skip
+    else:
+        mean = _channel_view(running_mean, input.ndim)
+        var = _channel_view(running_var, input.ndim)
+    return _affine((input - mean) * (var + eps).rsqrt(), weight, bias)
+
+
+def rms_norm(
+    input: Tensor,  # noqa: A002
+    normalized_shape,
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing ``normalized_shape`` dimensions, times
+    ``weight``; ``eps=None`` is the machine epsilon of the input's dtype, as torch.
+
+    >>> import graphgrad as gg
+    >>> rms_norm(gg.tensor([[3.0, -3.0]]), (2,), eps=0.0).tolist()
+    [[1.0, -1.0]]
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape) :]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*{', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
+        )
+    if weight is not None and tuple(weight.shape) != shape:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
+                           f"weight of shape {list(weight.shape)} and normalized_shape = "
+                           f"{list(shape)}")  # fmt: skip
+    if eps is None:  # torch computes half precision in float32, so takes float32's epsilon
+        eps = float(np.finfo(np.float64 if input.dtype == _dtype.float64 else np.float32).eps)
+    axes = tuple(range(-len(shape), 0))
+    out = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
@@ -860,6 +977,77 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     return (-input).softmax(dim, dtype=dtype)
 
 
+def _check_lambda(input: Tensor, lambd: float) -> None:  # noqa: A002
+    """torch's softshrink refuses a negative lambda, naming the dtype's largest value."""
+    if lambd < 0:
+        largest = float(np.finfo(input._data.dtype).max) if input._data.dtype.kind == "f" else 0
+        name = {"float64": "Double", "float32": "Float", "float16": "Half"}.get(
+            input.dtype.name, input.dtype.name)
+        raise RuntimeError(f"lambda must be in range [0, {largest:g}] for input dtype {name}, "
+                           f"but found {lambd:g}")  # fmt: skip
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """0 where -lambd <= x <= lambd, else x (NaN stays NaN, as torch).
+
+    >>> import graphgrad as gg
+    >>> hardshrink(gg.tensor([-1.0, 0.5, 0.75])).tolist()
+    [-1.0, 0.0, 0.75]
+    """
+    return where((input >= -lambd) & (input <= lambd), 0.0, input)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x - lambd above lambd, x + lambd below -lambd, else 0 (gradient 0 at +-lambd, 1 at
+    NaN, as torch).
+
+    >>> import graphgrad as gg
+    >>> softshrink(gg.tensor([-1.0, 0.25, 0.75])).tolist()
+    [-0.5, 0.0, 0.25]
+    """
+    _check_lambda(input, lambd)
+    inside = (input >= -lambd) & (input <= lambd)
+    return where(inside, input * 0.0, where(input > lambd, input - lambd, input + lambd))
+
+
+def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
+    """x - tanh(x).
+
+    >>> import graphgrad as gg
+    >>> tanhshrink(gg.tensor([0.0])).tolist()
+    [0.0]
+    """
+    return input - input.tanh()
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``value`` where x <= threshold, else x. ``inplace`` is accepted for torch's signature;
+    graphgrad computes out of place.
+
+    >>> import graphgrad as gg
+    >>> threshold(gg.tensor([0.1, 2.0]), 0.5, 9.0).tolist()
+    [9.0, 2.0]
+    """
+    return where(input <= threshold, value, input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    """The gated linear unit: the first half of ``dim`` times the sigmoid of the second.
+
+    >>> import graphgrad as gg
+    >>> glu(gg.tensor([2.0, 0.0])).tolist()
+    [1.0]
+    """
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    dim = dim % input.ndim
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size "
+                           f"{input.shape[dim]}")  # fmt: skip
+    first, second = input.chunk(2, dim)
+    return first * second.sigmoid()
+
+
 def normalize(
     input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None  # noqa: A002
 ) -> Tensor:
@@ -1429,6 +1617,82 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
     return _adaptive_avg_poolnd(2, "adaptive_avg_pool2d", input, output_size)
 
 
+def _adaptive_taps(size: int, out: int) -> np.ndarray:
+    """(out, longest window) positions of torch's adaptive windows along one dimension; a
+    shorter window repeats its last position, which changes neither the first maximum nor
+    the last NaN that torch's row-major scan picks."""
+    i = np.arange(out)
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)
+    return start[:, None] + np.minimum(np.arange((end - start).max()), (end - start - 1)[:, None])
+
+
+def _adaptive_max_indices(x: np.ndarray, out_shape: tuple) -> np.ndarray:
+    """Flat in-plane index of each adaptive window's maximum, as torch's CPU kernel: the first
+    maximum, or the last NaN of a window holding any."""
+    sizes, d = x.shape[2:], len(out_shape)
+    flat = np.zeros((1,) * 2 * d, np.int64)
+    for axis, (size, out) in enumerate(zip(sizes, out_shape)):
+        shape = [1] * 2 * d
+        shape[axis], shape[d + axis] = out, -1
+        flat = flat * size + _adaptive_taps(size, out).reshape(shape)
+    taps = flat.reshape(out_shape + (-1,))
+    values = x.reshape(x.shape[:2] + (-1,))[:, :, taps]
+    best = values.argmax(-1)
+    nan = np.isnan(values) if values.dtype.kind == "f" else np.zeros((), bool)
+    if nan.any():
+        best = np.where(nan.any(-1), nan.shape[-1] - 1 - nan[..., ::-1].argmax(-1), best)
+    return np.take_along_axis(np.broadcast_to(taps, values.shape), best[..., None], -1)[..., 0]
+
+
+def _adaptive_max_poolnd(d, fn, input, output_size, return_indices):  # noqa: A002
+    if d == 1:
+        message = (f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor for "
+                   f"argument #1 'self' (while checking arguments for {fn})")
+    else:
+        message = f"{fn}(): Expected 3D or 4D tensor, but got: {list(input.shape)}"
+    x, unbatched = _batched(input, d, fn, message)
+    for dim in range(1, x.ndim):
+        if x.shape[dim] == 0:
+            raise RuntimeError(f"{fn}(): Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(input.shape)} with "
+                               f"dimension {dim - unbatched} being empty")  # fmt: skip
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * d
+    if len(output_size) != d:
+        raise RuntimeError(f"{fn}() argument 'output_size' should contain {d} ints "
+                           f"(got {len(output_size)})" if d > 1 else
+                           f"{fn}() argument 'output_size' should contain one int "
+                           f"(got {len(output_size)})")  # fmt: skip
+    out_shape = tuple(s if o is None else int(o) for s, o in zip(x.shape[2:], output_size))
+    indices = wrap(_adaptive_max_indices(x._data, out_shape))
+    out = _unbatched(apply(OPS["max_pool"], (x, indices)), unbatched)
+    return (out, _unbatched(indices, unbatched)) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """The largest value of each of ``output_size`` adaptive windows of (N, C, L) or (C, L)
+    ``input``; ``return_indices`` also gives each maximum's position (torch's ties: the first
+    maximum, or the last NaN).
+
+    >>> import graphgrad as gg
+    >>> adaptive_max_pool1d(gg.tensor([[[1.0, 4.0, 3.0, 0.0, 2.0]]]), 2).tolist()
+    [[[4.0, 3.0]]]
+    """
+    return _adaptive_max_poolnd(1, "adaptive_max_pool1d", input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """The largest value of each adaptive window of (N, C, H, W) or (C, H, W) ``input``
+    (``output_size`` an int or a pair whose None entries keep the input's size); indices are
+    flat positions in each H x W plane, as torch's.
+
+    >>> import graphgrad as gg
+    >>> adaptive_max_pool2d(gg.arange(16.0).reshape(1, 1, 4, 4), 1, True)[1].tolist()
+    [[[[15]]]]
+    """
+    return _adaptive_max_poolnd(2, "adaptive_max_pool2d", input, output_size, return_indices)
+
+
 def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     """Pad (or, with negative amounts, crop) the last dimensions: ``pad`` lists (before,
     after) for the last dimension first, as torch. Modes: 'constant' (``value``, default 0),
@@ -1455,8 +1719,12 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
         raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
     dims = len(pairs)
     if dims > 3 or input.ndim not in (dims + 1, dims + 2):
-        raise NotImplementedError(f"Padding size {len(amounts)} is not supported for "
-                                  f"{input.ndim}D input tensor.")  # fmt: skip
+        raise NotImplementedError(
+            f"Padding size {len(amounts)} is not supported for {input.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")  # fmt: skip
     return _pad_by_index(input, pairs, mode)
 
 
@@ -1488,15 +1756,25 @@ def _pad_constant(input: Tensor, pairs: dict, value) -> Tensor:  # noqa: A002
     return out + wrap(frame)
 
 
+def _check_reflect(input: Tensor, pairs: dict) -> None:  # noqa: A002
+    """torch checks the last dimension first, naming its pair's place among the op's arguments
+    (#4 for the last dimension, #6 for the one before, ...)."""
+    for argument, dim in enumerate(sorted(pairs, reverse=True)):
+        (before, after), size = pairs[dim], input.shape[dim]
+        if before >= size or after >= size:
+            raise RuntimeError(f"Argument #{4 + 2 * argument}: Padding size should be less than "
+                               f"the corresponding input dimension, but got: padding ({before}, "
+                               f"{after}) at dimension {dim} of input "
+                               f"{list(input.shape)}")  # fmt: skip
+
+
 def _pad_by_index(input: Tensor, pairs: dict, mode: str) -> Tensor:  # noqa: A002
     """reflect, replicate and circular padding as one gather of source positions."""
+    if mode == "reflect":
+        _check_reflect(input, pairs)
     positions = []
     for dim in sorted(pairs):
         (before, after), size = pairs[dim], input.shape[dim]
-        if mode == "reflect" and (before >= size or after >= size):
-            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
-                               f"input dimension, but got: padding ({before}, {after}) at "
-                               f"dimension {dim} of input {list(input.shape)}")  # fmt: skip
         if mode == "circular" and (before > size or after > size):
             raise RuntimeError("Padding value causes wrapping around more than once.")
         where_from = np.arange(-before, size + after)
@@ -1588,6 +1866,105 @@ def _attention_weights(scores: Tensor, dropout_p: float, safe: bool = True) -> T
     if dropout_p:
         weights = dropout(weights, dropout_p, training=True)
     return weights
+
+
+# ---------------------------------------------------------------------- pixel shuffles
+
+
+def _check_shuffle(fn: str, input: Tensor, factor: int, name: str) -> None:  # noqa: A002
+    if input.ndim < 3:
+        raise RuntimeError(f"{fn} expects input to have at least 3 dimensions, but got input "
+                           f"with {input.ndim} dimension(s)")  # fmt: skip
+    if factor <= 0:
+        raise RuntimeError(f"{fn} expects a positive {name}, but got {factor}")
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
+    """(*, C r^2, H, W) to (*, C, H r, W r): each channel group of r^2 becomes r x r blocks.
+
+    >>> import graphgrad as gg
+    >>> pixel_shuffle(gg.arange(4.0).reshape(4, 1, 1), 2).tolist()
+    [[[0.0, 1.0], [2.0, 3.0]]]
+    """
+    r = upscale_factor
+    _check_shuffle("pixel_shuffle", input, r, "upscale_factor")
+    *batch, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")  # fmt: skip
+    b = len(batch)
+    blocks = input.reshape(*batch, c // (r * r), r, r, h, w)
+    order = tuple(range(b)) + tuple(b + i for i in (0, 3, 1, 4, 2))  # C, H, r, W, r
+    return blocks.permute(*order).reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002
+    """(*, C, H r, W r) to (*, C r^2, H, W), the inverse of ``pixel_shuffle``.
+
+    >>> import graphgrad as gg
+    >>> pixel_unshuffle(gg.arange(4.0).reshape(1, 2, 2), 2).flatten().tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    r = downscale_factor
+    _check_shuffle("pixel_unshuffle", input, r, "downscale_factor")
+    *batch, c, h, w = input.shape
+    for side, dim, size in (("height", -2, h), ("width", -1, w)):
+        if size % r:
+            raise RuntimeError(f"pixel_unshuffle expects {side} to be divisible by "
+                               f"downscale_factor, but input.size({dim})={size} is not divisible "
+                               f"by {r}")  # fmt: skip
+    b = len(batch)
+    blocks = input.reshape(*batch, c, h // r, r, w // r, r)
+    order = tuple(range(b)) + tuple(b + i for i in (0, 2, 4, 1, 3))  # C, r, r, H, W
+    return blocks.permute(*order).reshape(*batch, c * r * r, h // r, w // r)
+
+
+# ---------------------------------------------------------------------- distances
+
+
+def _broadcast_pair(x1: Tensor, x2: Tensor) -> tuple:
+    """Both tensors expanded to their common shape, with torch's error if there is none."""
+    a, b = tuple(x1.shape), tuple(x2.shape)
+    for i, (m, n) in enumerate(zip(reversed(a), reversed(b))):
+        if m != n and 1 not in (m, n):
+            raise RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b ({n}) "
+                               f"at non-singleton dimension {max(len(a), len(b)) - 1 - i}")
+    shape = np.broadcast_shapes(a, b)
+    return x1.expand(*shape), x2.expand(*shape)
+
+
+def _clamped_norm(x: Tensor, dim: int, eps: float) -> Tensor:
+    """||x||_2 along ``dim``, kept, raised to at least ``eps`` in value only: torch clamps the
+    norm in place under no_grad, so its gradient is the unclamped norm's."""
+    norm = _vector_norm(x, 2, dim)
+    return norm + (norm.clamp_min(eps) - norm).detach()
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along ``dim``, after broadcasting,
+    each norm clamped as torch does (in value, not in gradient).
+
+    >>> import graphgrad as gg
+    >>> cosine_similarity(gg.tensor([[1.0, 0.0]]), gg.tensor([[2.0, 0.0]])).tolist()
+    [1.0]
+    """
+    x1, x2 = _broadcast_pair(x1, x2)
+    return ((x1 / _clamped_norm(x1, dim, eps)) * (x2 / _clamped_norm(x2, dim, eps))).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:  # fmt: skip
+    """||x1 - x2 + eps||_p along the last dimension of the broadcast shape, as torch (which
+    adds ``eps`` to the difference, not to the norm).
+
+    >>> import graphgrad as gg
+    >>> pairwise_distance(gg.tensor([[3.0, 4.0]]), gg.zeros(1, 2), eps=0.0).tolist()
+    [5.0]
+    """
+    x1, x2 = _broadcast_pair(x1, x2)
+    distance = _vector_norm(x1 - x2 + eps, p, x1.ndim - 1)
+    return distance if keepdim else distance.squeeze(-1)
 
 
 # Every public function defined above, so that a new one needs no second entry here.

@@ -405,8 +405,92 @@ class Dropout2d(Dropout):
         return F.dropout2d(input, self.p, self.training)
 
 
+class GLU(Module):
+    """The gated linear unit along ``dim``: first half times the sigmoid of the second.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.GLU()(gg.tensor([[2.0, 0.0]])).tolist()
+    [[1.0]]
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Hardshrink(Module):
+    """0 inside [-lambd, lambd], x outside.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Hardshrink()
+    Hardshrink(0.5)
+    """
+
+    _shrink = staticmethod(F.hardshrink)
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):  # noqa: A002
+        return self._shrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x moved lambd towards 0, and 0 inside [-lambd, lambd].
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Softshrink(0.25)(gg.tensor([1.0, 0.1])).tolist()
+    [0.75, 0.0]
+    """
+
+    _shrink = staticmethod(F.softshrink)
+
+
+class Tanhshrink(Module):
+    """x - tanh(x).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Tanhshrink()
+    Tanhshrink()
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.tanhshrink(input)
+
+
+class Threshold(Module):
+    """``value`` where x <= ``threshold``, else x.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Threshold(0.1, 20)
+    Threshold(threshold=0.1, value=20)
+    """
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}"
+
+
 __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout",
     "SiLU", "Mish", "SELU", "Hardsigmoid", "Hardswish", "ELU", "CELU", "Softplus", "Hardtanh",
-    "ReLU6", "PReLU", "Softmin", "Softsign", "LogSigmoid", "Dropout2d",
+    "ReLU6", "PReLU", "Softmin", "Softsign", "LogSigmoid", "Dropout2d", "GLU", "Hardshrink",
+    "Softshrink", "Tanhshrink", "Threshold",
 ]

@@ -1,7 +1,9 @@
-"""``BatchNorm1d``, ``BatchNorm2d`` and ``LayerNorm``, with torch's parameters, buffers and
-defaults."""
+"""``BatchNorm1d``, ``BatchNorm2d``, ``LayerNorm``, ``GroupNorm``, ``InstanceNorm1d``,
+``InstanceNorm2d`` and ``RMSNorm``, with torch's parameters, buffers and defaults."""
 
 from __future__ import annotations
+
+import warnings
 
 from ... import _dtype, creation
 from ...autograd import no_grad
@@ -11,15 +13,9 @@ from ..parameter import Parameter
 from .module import Module
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation over (N, C) or (N, C, L) input, tracking running statistics.
-
-    >>> import graphgrad as gg
-    >>> bn = gg.nn.BatchNorm1d(2)
-    >>> _ = bn(gg.tensor([[0.0, 1.0], [2.0, 3.0]]))
-    >>> bn.running_mean.tolist(), int(bn.num_batches_tracked)
-    ([0.10000000149011612, 0.20000000298023224], 1)
-    """
+class _NormBase(Module):
+    """What batch and instance norm share, as torch's _NormBase: the arguments, the affine
+    parameters, the running-statistics buffers, their reset and the repr."""
 
     def __init__(
         self,
@@ -72,6 +68,24 @@ class BatchNorm1d(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_NormBase):
+    """Batch normalisation over (N, C) or (N, C, L) input, tracking running statistics.
+
+    >>> import graphgrad as gg
+    >>> bn = gg.nn.BatchNorm1d(2)
+    >>> _ = bn(gg.tensor([[0.0, 1.0], [2.0, 3.0]]))
+    >>> bn.running_mean.tolist(), int(bn.num_batches_tracked)
+    ([0.10000000149011612, 0.20000000298023224], 1)
+    """
+
     def _check_input_dim(self, input) -> None:  # noqa: A002
         if input.dim() not in (2, 3):
             raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
@@ -95,13 +109,6 @@ class BatchNorm1d(Module):
             use_batch,
             factor,
             self.eps,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
         )
 
 
@@ -169,4 +176,141 @@ class LayerNorm(Module):
         )
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+class GroupNorm(Module):
+    """Normalises each of ``num_groups`` groups of channels per sample, with per-channel affine
+    weights.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.GroupNorm(2, 4)
+    GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *,
+                 bias: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")  # fmt: skip
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        kind = {"device": device, "dtype": dtype}
+        self.register_parameter(
+            "weight", Parameter(creation.empty(num_channels, **kind)) if affine else None)
+        self.register_parameter(
+            "bias", Parameter(creation.empty(num_channels, **kind)) if affine and bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input):  # noqa: A002
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")  # fmt: skip
+
+
+class _InstanceNorm(_NormBase):
+    """The norms' parameters and buffers with instance norm's defaults and forward; unlike
+    BatchNorm, torch never counts ``num_batches_tracked`` here."""
+
+    _unbatched_dim = 2
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True) -> None:  # fmt: skip
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)  # fmt: skip
+
+    def _check_input_dim(self, input) -> None:  # noqa: A002
+        d = self._unbatched_dim
+        if input.dim() not in (d, d + 1):
+            raise ValueError(f"expected {d}D or {d + 1}D input (got {input.dim()}D input)")
+
+    def _check_features(self, input) -> None:  # noqa: A002
+        feature_dim = input.dim() - self._unbatched_dim
+        if input.size(feature_dim) == self.num_features:
+            return
+        if self.affine:
+            raise ValueError(f"expected input's size at dim={feature_dim} to match num_features "
+                             f"({self.num_features}), but got: {input.size(feature_dim)}.")
+        warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can "
+                      f"silence this warning by not passing in num_features, which is not used "
+                      f"because affine=False", stacklevel=3)  # fmt: skip
+
+    def forward(self, input):  # noqa: A002
+        self._check_input_dim(input)
+        self._check_features(input)
+        unbatched = input.dim() == self._unbatched_dim
+        out = F.instance_norm(
+            input.unsqueeze(0) if unbatched else input,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or unbatched (C, L) input, over L.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.InstanceNorm1d(3)
+    InstanceNorm1d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)
+    """
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or unbatched (C, H, W) input, over H and W.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.InstanceNorm2d(2, affine=True)(gg.ones(2, 3, 3)).shape
+    graphgrad.Size([2, 3, 3])
+    """
+
+    _unbatched_dim = 3
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dimensions, with
+    per-element weights; ``eps=None`` is the dtype's machine epsilon.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.RMSNorm(4)
+    RMSNorm((4,), eps=None, elementwise_affine=True)
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
+                 device=None, dtype=None) -> None:  # fmt: skip
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        weight = creation.empty(self.normalized_shape, device=device, dtype=dtype)
+        self.register_parameter("weight", Parameter(weight) if elementwise_affine else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")  # fmt: skip
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+           "InstanceNorm2d", "RMSNorm"]  # fmt: skip

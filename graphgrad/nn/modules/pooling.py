@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d."""
+"""Pooling layers: MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d,
+AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d."""
 
 from __future__ import annotations
 
@@ -89,4 +90,79 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-__all__: list[str] = ["MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+def _single(value) -> tuple:
+    """torch's _single: an int as a 1-tuple, a sequence as a tuple."""
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+class AvgPool1d(Module):
+    """Mean pooling over (N, C, L) or (C, L) input; the sizes are kept as 1-tuples, as torch.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.AvgPool1d(2)(gg.tensor([[[1.0, 3.0, 2.0, 0.0]]])).tolist()
+    [[[2.0, 1.0]]]
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, input):  # noqa: A002
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Mean pooling of (N, C, L) or (C, L) input to ``output_size`` windows.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.AdaptiveAvgPool1d(2)(gg.tensor([[[1.0, 2.0, 3.0]]])).tolist()
+    [[[1.5, 2.5]]]
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed ``output_size`` (None entries keep the input's size), optionally
+    with the maxima's flat positions in each plane.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.AdaptiveMaxPool2d((None, 3), return_indices=True)
+    AdaptiveMaxPool2d(output_size=(None, 3))
+    """
+
+    _pool = staticmethod(F.adaptive_max_pool2d)
+
+    def __init__(self, output_size, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input):  # noqa: A002
+        return self._pool(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, L) or (C, L) input to ``output_size`` windows.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.AdaptiveMaxPool1d(1)(gg.tensor([[[1.0, 5.0, 3.0]]])).tolist()
+    [[[5.0]]]
+    """
+
+    _pool = staticmethod(F.adaptive_max_pool1d)
+
+
+__all__: list[str] = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+                      "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]  # fmt: skip
