@@ -712,6 +712,31 @@ def _recurrent(b: _Builder, node, out: str) -> str:
     return b.emit("Concat", parts, out, axis=2)
 
 
+def _index_add(b: _Builder, node, out: str) -> str:
+    """Zeros of ``shape`` with the values added at a constant index (constant padding, the
+    transpose of indexing): one ScatterElements into the flat zeros; repeated positions (an
+    advanced index) add up, which ONNX can say from opset 16 on."""
+    shape, index, advanced = node.params
+    dtype = b.dtype(node.id)
+    size = int(np.prod(shape))
+    values_shape = b.shape(node.inputs[0])
+    positions = np.broadcast_to(np.arange(size).reshape(shape)[index], values_shape).reshape(-1)
+    attributes = {"axis": 0}
+    if advanced and np.unique(positions).size != positions.size:
+        if b.opset < 16:
+            raise OnnxExportError(
+                f"graphgrad.onnx.export: node #{node.id} (index_add) adds values at repeated "
+                f"positions, which ONNX's ScatterElements can do from opset 16 on; got "
+                f"opset_version={b.opset}"
+            )
+        attributes["reduction"] = "add"
+    flat = b.emit("Reshape", [b.operand(node.inputs[0], dtype), b.const([-1], np.int64)])
+    zeros = b.const(np.zeros(size, dtype), dtype)
+    scattered = b.emit("ScatterElements", [zeros, b.const(positions, np.int64), flat],
+                       **attributes)
+    return b.emit("Reshape", [scattered, b.const(list(shape), np.int64)], out)
+
+
 def _pooling_indices(b: _Builder, node, out: str) -> str:
     """Nothing: max_pool, its only user (checked), reads the pooling geometry from here."""
     return out
@@ -830,6 +855,7 @@ _EMITTERS = {
     "gru_layer": _recurrent,
     "rnn_layer": _recurrent,
     "getitem": _getitem,
+    "index_add": _index_add,
     "conv_transpose": _conv_transpose,
     "max_pool": _max_pool,
     "max_pool_indices": _pooling_indices,

@@ -101,6 +101,17 @@ MODELS = {
         (2, 3, 7, 7),
     ),
     "unbatched_conv": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2)), (3, 6, 6)),
+    "pads_and_norms": (  # constant padding is an index_add into zeros: a ScatterElements
+        lambda: nn.Sequential(nn.ReflectionPad2d((1, 2, 0, 1)), nn.ZeroPad2d(1),
+                              nn.ConstantPad2d(1, 0.5), nn.Conv2d(2, 4, 3), nn.GroupNorm(2, 4),
+                              nn.InstanceNorm2d(4, affine=True), nn.PixelShuffle(2)),
+        (1, 2, 4, 4),
+    ),
+    "rmsnorm_glu_shrinks": (
+        lambda: nn.Sequential(nn.Linear(4, 8), nn.RMSNorm(8), nn.GLU(), nn.Softshrink(0.2),
+                              nn.Hardshrink(0.1), nn.Tanhshrink(), nn.Threshold(0.05, -1.0)),
+        (3, 4),
+    ),
 }  # fmt: skip
 
 
