@@ -46,7 +46,8 @@ ALIASES = {
     "torch.nn.modules": "graphgrad.nn.modules",
     **{f"torch.nn.modules.{name}": f"graphgrad.nn.modules.{name}" for name in (
         "activation", "container", "conv", "distance", "linear", "loss", "module",
-        "normalization", "padding", "pixelshuffle", "pooling", "rnn", "transformer")},
+        "normalization", "padding", "pixelshuffle", "pooling", "rnn", "transformer",
+        "upsampling")},
     "torch.optim": "graphgrad.optim",
     "torch.optim.optimizer": "graphgrad.optim.optimizer",
     "torch.optim.lr_scheduler": "graphgrad.optim.lr_scheduler",

@@ -136,6 +136,15 @@ def classes(n, c):
     return lambda rng: [rng.standard_normal((n, c)), rng.integers(0, c, n)]
 
 
+def counts(*shape):
+    """Log-rates and Poisson counts (floats, as torch's loss takes them)."""
+    return lambda rng: [rng.standard_normal(shape), rng.integers(0, 5, shape) * 1.0]
+
+
+def signs(rng, shape):
+    return rng.choice([-1.0, 1.0], shape)
+
+
 def attention(q_dim=8, k_dim=8, v_dim=8, batch_first=True):
     shapes = [(2, 5, q_dim), (2, 7, k_dim), (2, 7, v_dim)]
     if not batch_first:
@@ -183,12 +192,16 @@ CASES = [
     Case("Threshold", lambda lib: lib.nn.Threshold(0.1, 20.0), x(3, 4)),
     Case("Dropout", lambda lib: lib.nn.Dropout(0.3), x(3, 4), train=False),
     Case("Dropout2d", lambda lib: lib.nn.Dropout2d(0.3), x(2, 3, 4, 4), train=False),
+    Case("Dropout1d", lambda lib: lib.nn.Dropout1d(0.3), x(2, 3, 4), train=False),
     # shapes and lookups
     Case("Identity", lambda lib: lib.nn.Identity(), x(3, 4)),
     Case("Flatten", lambda lib: lib.nn.Flatten(0, 1), x(2, 3, 4)),
     Case("Unflatten", lambda lib: lib.nn.Unflatten(1, (2, 3)), x(4, 6)),
     Case("Linear", lambda lib: lib.nn.Linear(4, 3), x(2, 4)),
     Case("Linear", lambda lib: lib.nn.Linear(4, 3, bias=False), x(2, 5, 4), id="Linear-nobias"),
+    Case("Bilinear", lambda lib: lib.nn.Bilinear(3, 4, 2), pair((5, 3), (5, 4))),
+    Case("Bilinear", lambda lib: lib.nn.Bilinear(3, 2, 4, bias=False), pair((2, 5, 3), (2, 5, 2)),
+         id="Bilinear-nobias-batched"),
     Case("Embedding", lambda lib: lib.nn.Embedding(10, 3, padding_idx=2),
          lambda rng: [np.array([[2, 0, 9, 2], [5, 5, 1, 2]])]),  # fmt: skip
     # convolutions and pooling
@@ -203,6 +216,11 @@ CASES = [
     Case("ConvTranspose2d", lambda lib: lib.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1,
                                                                output_padding=1),
          x(2, 3, 4, 4)),  # fmt: skip
+    Case("ConvTranspose1d", lambda lib: lib.nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1,
+                                                               output_padding=1, groups=2,
+                                                               dilation=2), x(2, 4, 5)),
+    Case("ConvTranspose1d", lambda lib: lib.nn.ConvTranspose1d(3, 2, 4, bias=False), x(3, 6),
+         id="ConvTranspose1d-nobias-unbatched"),
     Case("MaxPool1d", lambda lib: lib.nn.MaxPool1d(2), x(2, 3, 8)),
     Case("MaxPool2d", lambda lib: lib.nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True,
                                                    return_indices=True),
@@ -224,6 +242,18 @@ CASES = [
     Case("PixelShuffle", lambda lib: lib.nn.PixelShuffle(2), x(2, 8, 3, 2)),
     Case("PixelShuffle", lambda lib: lib.nn.PixelShuffle(3), x(9, 2, 2), id="PixelShuffle-3d"),
     Case("PixelUnshuffle", lambda lib: lib.nn.PixelUnshuffle(2), x(2, 3, 4, 6)),
+    Case("Upsample", lambda lib: lib.nn.Upsample(scale_factor=2), x(2, 3, 4, 5)),
+    Case("Upsample", lambda lib: lib.nn.Upsample(size=7, mode="linear", align_corners=True),
+         x(2, 3, 4), id="Upsample-linear-corners"),
+    Case("Upsample", lambda lib: lib.nn.Upsample(scale_factor=(1.7, 0.6), mode="bilinear"),
+         x(2, 3, 4, 5), id="Upsample-bilinear-scales"),
+    Case("Upsample", lambda lib: lib.nn.Upsample(scale_factor=1.4, mode="nearest-exact",
+                                                 recompute_scale_factor=True),
+         x(2, 3, 5), id="Upsample-nearest-exact-recompute"),  # fmt: skip
+    Case("UpsamplingNearest2d", lambda lib: lib.nn.UpsamplingNearest2d(size=(5, 3)),
+         x(2, 3, 2, 4)),  # fmt: skip
+    Case("UpsamplingBilinear2d", lambda lib: lib.nn.UpsamplingBilinear2d(scale_factor=2.5),
+         x(2, 3, 3, 2)),  # fmt: skip
     Case("ZeroPad1d", lambda lib: lib.nn.ZeroPad1d((2, -1)), x(2, 3, 4)),
     Case("ZeroPad2d", lambda lib: lib.nn.ZeroPad2d(1), x(2, 3, 4)),
     Case("ConstantPad1d", lambda lib: lib.nn.ConstantPad1d(2, 3.5), x(3, 4)),
@@ -324,6 +354,37 @@ CASES = [
          no_grad=(1,)),  # fmt: skip
     Case("BCEWithLogitsLoss", lambda lib: lib.nn.BCEWithLogitsLoss(
         pos_weight=lib.tensor([1.0, 3.0, 0.5]), reduction="sum"), probs(4, 3)),  # fmt: skip
+    Case("PoissonNLLLoss", lambda lib: lib.nn.PoissonNLLLoss(), counts(4, 3), no_grad=(1,)),
+    Case("PoissonNLLLoss", lambda lib: lib.nn.PoissonNLLLoss(log_input=False, full=True,
+                                                             eps=1e-3, reduction="sum"),
+         lambda rng: [rng.uniform(0.1, 3.0, (4, 3)), rng.integers(0, 5, (4, 3)) * 1.0],
+         no_grad=(1,), id="PoissonNLLLoss-rate-full"),  # fmt: skip
+    Case("GaussianNLLLoss", lambda lib: lib.nn.GaussianNLLLoss(),
+         lambda rng: [*pair((4, 3), (4, 3))(rng), rng.uniform(0.1, 2.0, (4, 3))]),  # fmt: skip
+    Case("GaussianNLLLoss", lambda lib: lib.nn.GaussianNLLLoss(full=True, eps=0.05,
+                                                               reduction="none"),
+         lambda rng: [*pair((4, 3), (4, 3))(rng), rng.uniform(0.0, 0.2, (4,))],
+         id="GaussianNLLLoss-full-homoscedastic-clamped"),  # fmt: skip
+    Case("HingeEmbeddingLoss", lambda lib: lib.nn.HingeEmbeddingLoss(margin=0.5),
+         lambda rng: [rng.standard_normal((4, 3)), signs(rng, (4, 3))], no_grad=(1,)),
+    Case("SoftMarginLoss", lambda lib: lib.nn.SoftMarginLoss(reduction="sum"),
+         lambda rng: [rng.standard_normal((4, 3)), signs(rng, (4, 3))], no_grad=(1,)),
+    Case("MultiLabelSoftMarginLoss", lambda lib: lib.nn.MultiLabelSoftMarginLoss(
+        weight=lib.tensor([1.0, 2.0, 0.5])), probs(4, 3)),  # fmt: skip
+    Case("CosineEmbeddingLoss", lambda lib: lib.nn.CosineEmbeddingLoss(margin=0.2),
+         lambda rng: [*pair((6, 3), (6, 3))(rng), signs(rng, (6,))], no_grad=(2,)),
+    Case("MarginRankingLoss", lambda lib: lib.nn.MarginRankingLoss(margin=0.3, reduction="none"),
+         lambda rng: [*pair((5,), (5,))(rng), signs(rng, (5,))]),  # fmt: skip
+    Case("TripletMarginLoss", lambda lib: lib.nn.TripletMarginLoss(),
+         lambda rng: [rng.standard_normal((5, 4)) for _ in range(3)]),  # fmt: skip
+    Case("TripletMarginLoss", lambda lib: lib.nn.TripletMarginLoss(margin=2.0, p=1.0, eps=1e-3,
+                                                                   swap=True),
+         lambda rng: [rng.standard_normal((5, 4)) for _ in range(3)],
+         id="TripletMarginLoss-p1-swap"),  # fmt: skip
+    Case("MultiMarginLoss", lambda lib: lib.nn.MultiMarginLoss(), classes(5, 4)),
+    Case("MultiMarginLoss", lambda lib: lib.nn.MultiMarginLoss(
+        p=2, margin=0.7, weight=lib.tensor([1.0, 2.0, 0.5, 1.5]), reduction="sum"),
+        classes(5, 4), id="MultiMarginLoss-p2-weight"),  # fmt: skip
 ]
 
 
@@ -365,7 +426,8 @@ EXCLUDED = {
 
 
 def nested(lib):
-    """A ModuleDict of Sequentials and a ModuleList, nested as models are."""
+    """A ModuleDict of Sequentials, a ModuleList and parameter containers, nested as models
+    are."""
     return lib.nn.ModuleDict(OrderedDict([
         ("features", lib.nn.Sequential(OrderedDict([
             ("conv", lib.nn.Conv2d(1, 2, 3)), ("norm", lib.nn.BatchNorm2d(2)),
@@ -373,6 +435,8 @@ def nested(lib):
         ("heads", lib.nn.ModuleList([
             lib.nn.Sequential(lib.nn.Linear(8, 3), lib.nn.Dropout(0.2)),
             lib.nn.ModuleDict({"out": lib.nn.Linear(8, 2)})])),
+        ("scales", lib.nn.ParameterList([lib.ones(3), lib.zeros(2, 2, dtype=lib.float32)])),
+        ("table", lib.nn.ParameterDict({"shift": lib.zeros(4), "gain": lib.ones(1)})),
     ]))  # fmt: skip
 
 

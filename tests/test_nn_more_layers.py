@@ -279,3 +279,20 @@ def test_instance_norm_is_no_batch_norm_as_in_torch():
     for lib in (gg, torch):  # code that finds batch norms by isinstance must skip these
         assert not issubclass(lib.nn.InstanceNorm1d, lib.nn.BatchNorm1d)
         assert not issubclass(lib.nn.InstanceNorm2d, lib.nn.BatchNorm2d)
+
+
+def test_adaptive_max_pool_replays_traced_and_compiled_on_new_inputs():
+    # the windows' maxima are found by ops, not read off the example: a replay on other
+    # inputs gives torch's answer for those inputs
+    def pool(x):
+        return gg.nn.functional.adaptive_max_pool2d(x, (2, 3), return_indices=True)
+
+    first, second = rng.standard_normal((1, 2, 5, 7)), rng.standard_normal((1, 2, 5, 7))
+    traced, compiled = gg.trace(pool, gg.tensor(first)), gg.compile(pool)
+    compiled(gg.tensor(first)), compiled(gg.tensor(first))  # recorded, then replayed
+    values, indices = torch.nn.functional.adaptive_max_pool2d(torch.tensor(second), (2, 3),
+                                                              return_indices=True)
+    for run in (traced, compiled):
+        out, where = run(gg.tensor(second))
+        np.testing.assert_array_equal(out.numpy(), values.numpy())
+        np.testing.assert_array_equal(where.numpy(), indices.numpy())

@@ -149,30 +149,37 @@ _NO_DERIVED = [
     # activations
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "SiLU", "Mish",
     "SELU", "Hardsigmoid", "Hardswish", "ELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "PReLU",
-    "Softmin", "Softsign", "LogSigmoid", "Dropout", "Dropout2d", "GLU", "Hardshrink",
+    "Softmin", "Softsign", "LogSigmoid", "Dropout", "Dropout1d", "Dropout2d", "GLU", "Hardshrink",
     "Softshrink", "Tanhshrink", "Threshold",
     # shapes, pooling, cells
     "Identity", "Flatten", "Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "RNNCell", "LSTMCell", "GRUCell",
-    "PixelShuffle", "PixelUnshuffle",
+    "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     # padding
     "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
     # normalization without a bias flag
     "RMSNorm",
     # losses without tensors
-    "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss",
+    "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss",
+    "MarginRankingLoss", "TripletMarginLoss",
 ]  # fmt: skip
 
 # layers that hold their bias flag as the ``bias`` tensor (or None)
-_BIAS_FLAG = ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-              "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d")  # fmt: skip
+_BIAS_FLAG = ("Linear", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm1d",
+              "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+              "Bilinear")  # fmt: skip
+
+# losses holding a ``weight`` tensor (or None)
+_WEIGHTED_LOSSES = ("NLLLoss", "CrossEntropyLoss", "BCELoss", "MultiLabelSoftMarginLoss",
+                    "MultiMarginLoss")  # fmt: skip
 
 _SPECS: dict[str, _Spec] = {
     **{name: _Spec() for name in _NO_DERIVED},
     **{name: _Spec(_BIAS) for name in _BIAS_FLAG},
-    **{name: _Spec(_CLASS_WEIGHT) for name in ("NLLLoss", "CrossEntropyLoss", "BCELoss")},
+    **{name: _Spec(_CLASS_WEIGHT) for name in _WEIGHTED_LOSSES},
     "CosineSimilarity": _Spec(),
     "PairwiseDistance": _Spec({"p": _attr("norm")}),  # torch keeps p as ``norm``
     "BCEWithLogitsLoss": _Spec({**_CLASS_WEIGHT, "pos_weight": _tensor("pos_weight")}),
@@ -201,8 +208,10 @@ _SPECS: dict[str, _Spec] = {
     ),  # fmt: skip
 }
 
-# Containers are rebuilt from their converted children, under the same names.
-_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# Containers are rebuilt from their converted children, under the same names; the parameter
+# containers from new parameters, whose values come over with the rest of the state.
+_PARAMETER_CONTAINERS = ("ParameterList", "ParameterDict")
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", *_PARAMETER_CONTAINERS)
 
 SUPPORTED: tuple[str, ...] = tuple(sorted([*_SPECS, *_CONTAINERS]))
 """The class names (the same in graphgrad.nn and torch.nn) that convert both ways."""
@@ -354,6 +363,8 @@ class _Converter:
                                                f"(only {attr}={only!r})")  # fmt: skip
 
     def _container(self, name: str, module, path: str):
+        if name in _PARAMETER_CONTAINERS:
+            return self._parameter_container(name, module, path)
         children = [
             (key, None if child is None else self.convert(child, _join(path, key)))
             for key, child in module._modules.items()  # not named_children: it drops repeats
@@ -362,6 +373,20 @@ class _Converter:
         if name == "ModuleList":
             return target([child for _, child in children])
         return target(OrderedDict(children))  # Sequential and ModuleDict keep their keys
+
+    def _parameter_container(self, name: str, module, path: str):
+        """A ParameterList or ParameterDict of parameters only (torch's may hold any object,
+        which has no counterpart), each a new parameter of the source's shape and dtype."""
+        entries = list(module.items()) if name == "ParameterDict" else list(enumerate(module))
+        for key, value in entries:
+            if not isinstance(value, self.source.nn.Parameter):
+                why = f"its entry {key!r} is a {_type_name(value)}, not a parameter"
+                raise self.error(path, module, why)
+        params = [(key, self.target.nn.Parameter(self.tensor(value))) for key, value in entries]
+        target = getattr(self.target.nn, name)
+        if name == "ParameterList":
+            return target([param for _, param in params])
+        return target(OrderedDict(params))
 
     def _copy_state(self, root, twin) -> None:
         """Every parameter and buffer (values, dtype, requires_grad) and every module's

@@ -16,8 +16,10 @@ import warnings
 import numpy as np
 
 from .. import _dtype
-from ..autograd import Function, no_grad
-from ..creation import rand_like
+from .._indexing import take_along_dim
+from .._products import einsum
+from ..autograd import Function, is_grad_enabled, no_grad
+from ..creation import ones_like, rand_like
 from ..ops import OPS
 from ..tensor import Tensor, apply, where, wrap
 
@@ -37,6 +39,44 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got "
                            f"{input.dtype}, {weight.dtype} and {bias.dtype}")
     return apply(OPS["linear"], (input, weight, bias))  # one fused primitive: see ops/linalg.py
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1^T A_k x2 + b_k`` over the last dimension of (*, in1) and (*, in2) inputs,
+    ``weight`` (out, in1, in2).
+
+    >>> import graphgrad as gg
+    >>> bilinear(gg.ones(1, 2), gg.ones(1, 3), gg.ones(4, 2, 3)).tolist()
+    [[6.0, 6.0, 6.0, 6.0]]
+    """
+    _check_bilinear(input1, input2, weight, bias)
+    out = einsum("...i,kij,...j->...k", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+def _check_bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias) -> None:
+    """ATen's checks, in its order."""
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(
+            f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"
+        )
+    for dim, (a, b) in enumerate(zip(input1.shape[:-1], input2.shape[:-1])):
+        if a != b:
+            raise RuntimeError(
+                f"bilinear(): input batch dimensions do not match at dim {dim}: got {a} and {b}"
+            )
+    for name, size, expected in (("input1", input1.shape[-1], weight.shape[1]),
+                                 ("input2", input2.shape[-1], weight.shape[2])):  # fmt: skip
+        if size != expected:
+            raise RuntimeError(
+                f"bilinear(): {name} size does not match weight size: got {size} but expected "
+                f"{expected}"
+            )
+    if bias is not None and bias.shape[0] != weight.shape[0]:
+        raise RuntimeError(
+            f"bilinear(): bias size does not match weight size: got {bias.shape[0]} but "
+            f"expected {weight.shape[0]}"
+        )
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -776,6 +816,315 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+def poisson_nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average=None,
+    eps: float = 1e-8,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Poisson negative log-likelihood: exp(x) - y x of a log rate, or x - y log(x + eps) of a
+    rate; ``full`` adds Stirling's y log y - y + log(2 pi y) / 2 where y > 1.
+
+    >>> import graphgrad as gg
+    >>> poisson_nll_loss(gg.tensor([0.0]), gg.tensor([2.0])).item()
+    1.0
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        # computed everywhere and masked where y <= 1, as torch, so a target taking gradients
+        # gets torch's NaN at y = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        loss = loss + where(target <= 1, 0.0, stirling)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    var,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Gaussian negative log-likelihood (log(var) + (x - y)^2 / var) / 2, ``var`` raised to at
+    least ``eps`` in value only (torch clamps it in place under no_grad).
+
+    >>> import graphgrad as gg
+    >>> gaussian_nll_loss(gg.tensor([1.0]), gg.tensor([3.0]), gg.tensor([1.0])).item()
+    2.0
+    """
+    var = _gaussian_var(input, var)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    var = var + (var.clamp_min(eps) - var).detach()
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def _gaussian_var(input: Tensor, var) -> Tensor:  # noqa: A002
+    """torch's checks of ``var``: non-negative, and the input's shape, or that shape short of
+    its last dimension (then unsqueezed), or it but for one dimension of size 1."""
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        return var * ones_like(input)
+    if (var._data < 0).any():
+        raise ValueError("var has negative entry/entries")
+    shape, var_shape = tuple(input.shape), tuple(var.shape)
+    if var_shape == shape:
+        return var
+    if shape[:-1] == var_shape:
+        return var.unsqueeze(-1)
+    mismatched = [v for s, v in zip(shape, var_shape) if s != v]
+    if len(shape) == len(var_shape) and sum(mismatched) == 1:
+        return var
+    raise ValueError("var is of incorrect size")
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, -y (x1 - x2) + margin): y = 1 asks x1 to rank above x2, y = -1 below.
+
+    >>> import graphgrad as gg
+    >>> margin_ranking_loss(gg.tensor([1.0]), gg.tensor([2.0]), gg.tensor([1.0])).item()
+    1.0
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim:
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} "
+        )
+    return _reduce((-target * (input1 - input2) + margin).clamp_min(0), reduction)
+
+
+def hinge_embedding_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    margin: float = 1.0,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """x where y is not -1, plus max(0, margin - x) where y is not 1 (torch adds both terms,
+    so a target that is neither gets both).
+
+    >>> import graphgrad as gg
+    >>> hinge_embedding_loss(gg.tensor([0.5, 2.0]), gg.tensor([-1.0, 1.0])).item()
+    1.25
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    hinge = where(target != 1, (margin - input).clamp_min(0), 0.0)
+    return _reduce(hinge + where(target != -1, input, 0.0), reduction)
+
+
+def soft_margin_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """log(1 + exp(-y x)), the logistic loss of targets in {-1, 1}.
+
+    >>> import graphgrad as gg
+    >>> round(soft_margin_loss(gg.tensor([0.0]), gg.tensor([1.0])).item(), 6)
+    0.693147
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    if target.requires_grad and is_grad_enabled():  # ATen's kernel has no target derivative
+        raise RuntimeError(
+            "The function 'soft_margin_loss' is not differentiable with respect to argument "
+            "'target'. This input cannot have requires_grad True."
+        )
+    return _reduce((-input * target).exp().log1p(), reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross-entropy of logits per class (weighted by ``weight``), averaged over the
+    classes (the last dimension), then reduced over the samples.
+
+    >>> import graphgrad as gg
+    >>> round(multilabel_soft_margin_loss(gg.zeros(1, 3), gg.ones(1, 3)).item(), 6)
+    0.693147
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(dim=class_dim) / input.shape[class_dim]
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    return _reduce(loss, reduction)
+
+
+_COSINE_EPS = float(np.float32(1e-12))  # ATen's, a float32 constant added to each squared norm
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1; rows of (N, D)
+    inputs against an (N,) target, or (D,) inputs against a 0-d one.
+
+    >>> import graphgrad as gg
+    >>> x = gg.tensor([[1.0, 0.0]])
+    >>> cosine_embedding_loss(x, x, gg.tensor([-1.0])).item()
+    1.0
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    dim = target.ndim
+    if dim not in (0, 1):
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input1.ndim != dim + 1 or input2.ndim != dim + 1:
+        raise RuntimeError(
+            f"{dim}D target tensor expects {dim + 1}D input tensors, but found inputs with "
+            f"sizes {list(input1.shape)} and {list(input2.shape)}."
+        )
+    product = (input1 * input2).sum(dim)
+    square1 = (input1 * input1).sum(dim) + _COSINE_EPS
+    square2 = (input2 * input2).sum(dim) + _COSINE_EPS
+    cos = product / (square1 * square2).sqrt()
+    loss = where(target == 1, 1 - cos, 0.0) + where(target == -1, (cos - margin).clamp_min(0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin) with d the pairwise p-norm distance; ``swap`` takes
+    d(a, n) as min(d(a, n), d(p, n)).
+
+    >>> import graphgrad as gg
+    >>> a = gg.zeros(1, 2)
+    >>> triplet_margin_loss(a, a, gg.tensor([[3.0, 4.0]]), margin=6.0, eps=0.0).item()
+    1.0
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of "
+            f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and "
+            f"negative {negative.ndim}D inputs"
+        )
+    to_positive = pairwise_distance(anchor, positive, p, eps)
+    to_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        to_negative = to_negative.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduce((margin + to_positive - to_negative).clamp_min(0), reduction)
+
+
+def multi_margin_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge: the sum over classes j other than the target t of
+    w[t] max(0, margin - x[t] + x[j])^p, divided by the number of classes.
+
+    >>> import graphgrad as gg
+    >>> multi_margin_loss(gg.tensor([[0.5, 0.0]]), gg.tensor([0])).item()
+    0.25
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    rows, classes = _check_multi_margin(input, target, weight)
+    scores = input.reshape(rows, classes)
+    index = target.reshape(rows, 1)
+    margins = (margin - scores.gather(1, index) + scores).clamp_min(0)
+    if p == 2:
+        margins = margins * margins
+    if weight is not None:
+        margins = margins * weight[index]
+    is_target = wrap(np.arange(classes) == target._data.reshape(rows, 1))
+    loss = where(is_target, 0.0, margins).sum(1) / classes
+    if reduction == "none":  # one loss per row; a 0-d target gives a 0-d loss
+        return loss if target.ndim else loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def _check_multi_margin(input: Tensor, target: Tensor, weight) -> tuple:  # noqa: A002
+    """ATen's shape checks; returns the (rows, classes) the input is read as."""
+    shape = tuple(input.shape)
+    if not ((len(shape) == 2 and shape[1]) or (len(shape) == 1 and shape[0]) or not shape):
+        raise RuntimeError(
+            f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
+            f"{list(shape)}"
+        )
+    rows = shape[0] if len(shape) == 2 else 1
+    classes = shape[-1] if shape else 1
+    if target.ndim > 1 or target.numel() != rows:
+        raise RuntimeError(
+            f"multi_margin_loss: target tensor should be 1-D with size equal to the number of "
+            f"input samples (batch size). Expected target size [{rows}], but got "
+            f"{list(target.shape)}. Input has shape {list(shape)}."
+        )
+    if weight is not None and weight.numel() != classes:
+        raise RuntimeError(
+            f"inconsistent weight size, expected {classes} but got {list(weight.shape)}"
+        )
+    if target.dtype.name != "int64":
+        name = target.dtype.name
+        raise RuntimeError(f"expected scalar type Long but found {_SCALAR_NAMES.get(name, name)}")
+    values = target._data
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        raise RuntimeError("target out of range")
+    return rows, classes
+
+
 # ---------------------------------------------------------------------- activations (issue 13)
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -1098,8 +1447,6 @@ def dropout2d(
     >>> dropout2d(gg.ones(1, 2, 2, 2), training=False).sum().item()
     8.0
     """
-    from ..creation import rand  # F's imports sit above the shared sections
-
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     ndim = input.ndim
@@ -1121,15 +1468,48 @@ def dropout2d(
             "channel-wise dropout behavior, please switch to using dropout1d instead.",
             stacklevel=2,
         )
+    return _feature_dropout(input, p, training)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool) -> Tensor:  # noqa: A002
+    """ATen's feature_dropout: one keep-or-zero draw per (sample, channel), dims 0 and 1."""
+    from ..creation import rand  # F's imports sit above the shared sections
+
     if not training or p == 0.0 or input.numel() == 0:
         return input
     if p == 1.0:
         return input * 0.0
+    ndim = input.ndim
     if ndim < 2:
         raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
     shape = tuple(input.shape[:2]) + (1,) * (ndim - 2)
     keep = rand(shape, dtype=input.dtype) < (1.0 - p)
     return input * (keep.to(input.dtype) / (1.0 - p))
+
+
+def dropout1d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False  # noqa: A002
+) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) ``input`` with probability ``p`` and scale
+    the rest by 1 / (1 - p) when training.
+
+    >>> import graphgrad as gg
+    >>> dropout1d(gg.ones(2, 3), training=False).sum().item()
+    6.0
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    ndim = input.ndim
+    if ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."
+        )
+    if ndim == 3:
+        return _feature_dropout(input, p, training)
+    return _feature_dropout(input.unsqueeze(0), p, training).squeeze(0)
 
 
 # ---------------------------------------------------------------------- losses (issue 13)
@@ -1626,22 +2006,31 @@ def _adaptive_taps(size: int, out: int) -> np.ndarray:
     return start[:, None] + np.minimum(np.arange((end - start).max()), (end - start - 1)[:, None])
 
 
-def _adaptive_max_indices(x: np.ndarray, out_shape: tuple) -> np.ndarray:
-    """Flat in-plane index of each adaptive window's maximum, as torch's CPU kernel: the first
-    maximum, or the last NaN of a window holding any."""
-    sizes, d = x.shape[2:], len(out_shape)
+def _adaptive_window_taps(sizes, out_shape: tuple) -> np.ndarray:
+    """(*out_shape, longest window) flat in-plane positions of every adaptive window, from the
+    shapes alone: a constant, so a traced or compiled step replays the pooling itself."""
+    d = len(out_shape)
     flat = np.zeros((1,) * 2 * d, np.int64)
     for axis, (size, out) in enumerate(zip(sizes, out_shape)):
         shape = [1] * 2 * d
         shape[axis], shape[d + axis] = out, -1
         flat = flat * size + _adaptive_taps(size, out).reshape(shape)
-    taps = flat.reshape(out_shape + (-1,))
-    values = x.reshape(x.shape[:2] + (-1,))[:, :, taps]
-    best = values.argmax(-1)
-    nan = np.isnan(values) if values.dtype.kind == "f" else np.zeros((), bool)
-    if nan.any():
-        best = np.where(nan.any(-1), nan.shape[-1] - 1 - nan[..., ::-1].argmax(-1), best)
-    return np.take_along_axis(np.broadcast_to(taps, values.shape), best[..., None], -1)[..., 0]
+    return flat.reshape(tuple(out_shape) + (-1,))
+
+
+def _adaptive_max(x: Tensor, out_shape: tuple) -> tuple:
+    """Each adaptive window's maximum and its flat in-plane position, as torch's CPU kernel
+    picks it: the first maximum, or the last NaN of a window holding any. Made of ops (the
+    windows gathered, argmax, take_along_dim), so the gradient reaches the chosen inputs."""
+    n, c = x.shape[:2]
+    taps = _adaptive_window_taps(x.shape[2:], out_shape)
+    windows = x.reshape(n, c, -1)[:, :, taps]
+    nan = windows.isnan()
+    last_nan = (taps.shape[-1] - 1) - nan.flip(-1).argmax(-1, keepdim=True)
+    best = where(nan.any(-1, keepdim=True), last_nan, windows.argmax(-1, keepdim=True))
+    out = take_along_dim(windows, best, -1).squeeze(-1)
+    positions = take_along_dim(wrap(taps).expand(n, c, *taps.shape), best, -1).squeeze(-1)
+    return out, positions
 
 
 def _adaptive_max_poolnd(d, fn, input, output_size, return_indices):  # noqa: A002
@@ -1664,8 +2053,8 @@ def _adaptive_max_poolnd(d, fn, input, output_size, return_indices):  # noqa: A0
                            f"{fn}() argument 'output_size' should contain one int "
                            f"(got {len(output_size)})")  # fmt: skip
     out_shape = tuple(s if o is None else int(o) for s, o in zip(x.shape[2:], output_size))
-    indices = wrap(_adaptive_max_indices(x._data, out_shape))
-    out = _unbatched(apply(OPS["max_pool"], (x, indices)), unbatched)
+    out, indices = _adaptive_max(x, out_shape)
+    out = _unbatched(out, unbatched)
     return (out, _unbatched(indices, unbatched)) if return_indices else out
 
 
@@ -1918,6 +2307,198 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     blocks = input.reshape(*batch, c, h // r, r, w // r, r)
     order = tuple(range(b)) + tuple(b + i for i in (0, 2, 4, 1, 3))  # C, r, r, H, W
     return blocks.permute(*order).reshape(*batch, c * r * r, h // r, w // r)
+
+
+# ---------------------------------------------------------------------- upsampling
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
+                align_corners=None, recompute_scale_factor=None,
+                antialias: bool = False) -> Tensor:  # fmt: skip
+    """Resize (N, C, L) or (N, C, H, W) ``input`` to ``size`` or by ``scale_factor``: 'nearest',
+    'nearest-exact', 'linear' (3-D), 'bilinear' (4-D) or 'area', with ATen's source-index
+    formulas; each output gathers input values with constant weights, so autograd gives the
+    gradient.
+
+    >>> import graphgrad as gg
+    >>> interpolate(gg.tensor([[[1.0, 3.0]]]), scale_factor=2, mode="linear").tolist()
+    [[[1.0, 1.5, 2.5, 3.0]]]
+    """
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
+    sizes, scales = _interpolate_sizes(input, size, scale_factor, recompute_scale_factor, mode)
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
+    _check_interpolate_mode(input.ndim, mode, antialias)
+    if mode == "area":
+        pool = adaptive_avg_pool1d if input.ndim == 3 else adaptive_avg_pool2d
+        return pool(input, sizes)
+    _check_output_sizes(input, sizes)
+    out = input
+    # the last dimension first: ATen's bilinear sums along W inside the sum along H
+    for i, (out_size, scale) in reversed(list(enumerate(zip(sizes, scales)))):
+        dim = 2 + i
+        if mode in ("nearest", "nearest-exact"):
+            index = _nearest_index(input.shape[dim], out_size, scale, mode == "nearest-exact")
+            out = out.index_select(dim, wrap(index))
+        else:
+            out = _linear_along(out, dim, out_size, scale, align_corners)
+    return out
+
+
+def _interpolate_sizes(input, size, scale_factor, recompute_scale_factor, mode) -> tuple:  # noqa: A002
+    """torch's checks of ``size`` and ``scale_factor``: the output sizes and the scales (None
+    each where a size was given or the scale recomputed) that ATen's index formulas take."""
+    dim = input.ndim - 2
+    spatial = list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError(
+                    f"Input and output must have the same number of spatial dimensions, but got "
+                    f"input with spatial dimensions of {spatial} and output size of {size}. "
+                    f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and output "
+                    f"size in (o1, o2, ...,oK) format."
+                )
+            if not all(_is_integer(s) for s in size):
+                raise TypeError(
+                    f"expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                    f"Tuple[int, int, int], but got size with types {[type(s) for s in size]}"
+                )
+            sizes = [int(s) for s in size]
+        else:
+            sizes = [int(size)] * dim
+        scales = None
+    elif scale_factor is not None:
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError(
+                    f"Input and scale_factor must have the same number of spatial dimensions, "
+                    f"but got input with spatial dimensions of {spatial} and scale_factor of "
+                    f"shape {scale_factor}. Please provide input tensor in (N, C, d1, d2, ...,dK) "
+                    f"format and scale_factor in (s1, s2, ...,sK) format."
+                )
+            scales = [float(s) for s in scale_factor]
+        else:
+            scales = [float(scale_factor)] * dim
+        sizes = [math.floor(n * s) for n, s in zip(spatial, scales)]
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if recompute_scale_factor or mode == "area" or scales is None:
+        scales = [None] * dim
+    return sizes, scales
+
+
+def _is_integer(value) -> bool:
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, Tensor) and not value.is_floating_point()
+
+
+_INTERPOLATE_DIMS = {"nearest": (3, 4), "nearest-exact": (3, 4), "area": (3, 4), "linear": (3,),
+                     "bilinear": (4,)}  # fmt: skip
+_INTERPOLATE_NEEDS = {"linear": "3D", "bilinear": "4D", "trilinear": "5D"}
+
+
+def _check_interpolate_mode(ndim: int, mode: str, antialias: bool) -> None:
+    """torch's errors for a mode of another rank, or an unknown mode; graphgrad's for what
+    torch has and graphgrad lacks (5-D inputs, bicubic, trilinear, anti-aliasing)."""
+    if ndim in _INTERPOLATE_DIMS.get(mode, ()) and not antialias:
+        return
+    if ndim in (3, 4, 5) and mode in _INTERPOLATE_NEEDS and _INTERPOLATE_NEEDS[mode] != f"{ndim}D":
+        raise NotImplementedError(
+            f"Got {ndim}D input, but {mode} mode needs {_INTERPOLATE_NEEDS[mode]} input"
+        )
+    if ndim in (3, 4, 5) and mode in ("bicubic", "trilinear", "lanczos", *_INTERPOLATE_DIMS):
+        raise NotImplementedError(
+            f"interpolate: graphgrad has no mode '{mode}' for {ndim}D input"
+            f"{' with antialias=True' if antialias else ''} (it has nearest, nearest-exact and "
+            f"area for 3D and 4D input, linear for 3D and bilinear for 4D)"
+        )
+    raise NotImplementedError(
+        f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {ndim}D) for the modes: "
+        f"nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact "
+        f"(got {mode})"
+    )
+
+
+def _check_output_sizes(input: Tensor, sizes: list) -> None:  # noqa: A002
+    spatial = list(input.shape[2:])
+    if min(spatial) > 0 and min(sizes) > 0:
+        return
+    names = ("H", "W") if len(sizes) == 2 else ("W",)
+    given = ", ".join(f"{n}: {s}" for n, s in zip(names, spatial))
+    wanted = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes))
+    joint = " and" if len(sizes) == 1 else ""  # ATen's 1d and 2d messages differ so
+    raise RuntimeError(
+        f"Input and output sizes should be greater than 0, but got input ({given}){joint} "
+        f"output ({wanted})"
+    )
+
+
+def _scale_value(scale, in_size: int, out_size: int, dtype):
+    """ATen's compute_scales_value: 1 / scale_factor when one was given, else in / out."""
+    if scale is not None and scale > 0:
+        return dtype.type(1.0 / scale)
+    return dtype.type(in_size) / dtype.type(out_size)
+
+
+def _nearest_index(in_size: int, out_size: int, scale, exact: bool) -> np.ndarray:
+    """ATen's nearest_idx (floor(i * scale), with its shortcuts for x1 and x2) or
+    nearest_exact_idx (floor((i + 0.5) * scale)), in float32 as ATen computes them."""
+    out = np.arange(out_size)
+    if not exact and out_size == in_size:
+        return out
+    if not exact and out_size == 2 * in_size:
+        return out >> 1
+    step = _scale_value(scale, in_size, out_size, np.dtype(np.float32))
+    position = out.astype(np.float32) + np.float32(0.5) if exact else out.astype(np.float32)
+    return np.minimum(np.floor(position * step).astype(np.int64), in_size - 1)
+
+
+def _linear_taps(in_size: int, out_size: int, scale, align_corners: bool, dtype) -> tuple:
+    """ATen's linear source indices and weights for each output position, in the input's
+    precision: (index0, index1, lambda0, lambda1)."""
+    out = np.arange(out_size).astype(dtype)
+    if align_corners:
+        step = dtype.type(in_size - 1) / dtype.type(out_size - 1) if out_size > 1 else dtype.type(0)
+        source = step * out
+    else:
+        step = _scale_value(scale, in_size, out_size, dtype)
+        # ATen adds 0.5 to the integer index in double, then rounds to the input's precision
+        source = (np.float64(step) * (np.arange(out_size) + 0.5) - 0.5).astype(dtype)
+        source = np.maximum(source, dtype.type(0))
+    index0 = np.minimum(np.floor(source).astype(np.int64), in_size - 1)
+    lambda1 = np.clip(source - index0.astype(dtype), 0, 1).astype(dtype)
+    index1 = index0 + (index0 < in_size - 1)
+    return index0, index1, (1 - lambda1).astype(dtype), lambda1
+
+
+def _linear_along(x: Tensor, dim: int, out_size: int, scale, align_corners: bool) -> Tensor:
+    """Linear interpolation along ``dim``: lambda0 x[index0] + lambda1 x[index1]."""
+    if out_size == x.shape[dim]:  # ATen copies a dimension whose size is kept, whatever scale
+        return x
+    dtype = x._data.dtype
+    index0, index1, lambda0, lambda1 = _linear_taps(x.shape[dim], out_size, scale,
+                                                    align_corners, dtype)  # fmt: skip
+    shape = [1] * x.ndim
+    shape[dim] = out_size
+    near = x.index_select(dim, wrap(index0)) * wrap(lambda0.reshape(shape))
+    far = x.index_select(dim, wrap(index1)) * wrap(lambda1.reshape(shape))
+    return near + far
 
 
 # ---------------------------------------------------------------------- distances

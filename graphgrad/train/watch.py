@@ -71,8 +71,11 @@ EXPLAINED_BY = {
 }
 SAMPLE_FIRST = 10  # steps whose inputs, activations and updates are all looked at
 SAMPLE_EVERY = 25  # after those, two consecutive steps are looked at this often
-LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-          "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss")
+LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss",
+          "cross_entropy", "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss", "kl_div",
+          "l1_loss", "margin_ranking_loss", "mse_loss", "multi_margin_loss",
+          "multilabel_soft_margin_loss", "nll_loss", "poisson_nll_loss", "smooth_l1_loss",
+          "soft_margin_loss", "triplet_margin_loss")
 
 
 @dataclass(frozen=True)

@@ -14,3 +14,4 @@ from .pixelshuffle import *
 from .pooling import *
 from .rnn import *
 from .transformer import *
+from .upsampling import *

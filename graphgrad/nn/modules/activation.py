@@ -393,6 +393,19 @@ class LogSigmoid(Module):
         return F.logsigmoid(input)
 
 
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) or (C, L) input with probability ``p`` in training
+    mode (``F.dropout1d``).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.Dropout1d(0.2)
+    Dropout1d(p=0.2, inplace=False)
+    """
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout1d(input, self.p, self.training)
+
+
 class Dropout2d(Dropout):
     """Zeroes whole channels with probability ``p`` in training mode (``F.dropout2d``).
 
@@ -491,6 +504,6 @@ class Threshold(Module):
 __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout",
     "SiLU", "Mish", "SELU", "Hardsigmoid", "Hardswish", "ELU", "CELU", "Softplus", "Hardtanh",
-    "ReLU6", "PReLU", "Softmin", "Softsign", "LogSigmoid", "Dropout2d", "GLU", "Hardshrink",
-    "Softshrink", "Tanhshrink", "Threshold",
+    "ReLU6", "PReLU", "Softmin", "Softsign", "LogSigmoid", "Dropout1d", "Dropout2d", "GLU",
+    "Hardshrink", "Softshrink", "Tanhshrink", "Threshold",
 ]

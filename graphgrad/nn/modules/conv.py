@@ -1,10 +1,11 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose2d."""
+"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
 
 from __future__ import annotations
 
 import math
 
 from ... import creation
+from ...tensor import Size
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -148,14 +149,9 @@ class Conv2d(_Conv):
     """
 
 
-class ConvTranspose2d(_ConvNd):
-    """The transpose of Conv2d; weight (in_channels, out_channels / groups, kH, kW).
-    ``forward(input, output_size)`` picks the output_padding that gives ``output_size``.
-
-    >>> import graphgrad as gg
-    >>> gg.nn.ConvTranspose2d(4, 2, 3, stride=2)(gg.zeros(1, 4, 5, 5)).shape
-    graphgrad.Size([1, 2, 11, 11])
-    """
+class _ConvTransposeNd(_ConvNd):
+    """Shared by ConvTranspose1d and ConvTranspose2d, as torch's base of the same name.
+    ``forward(input, output_size)`` picks the output_padding that gives ``output_size``."""
 
     transposed = True
 
@@ -173,7 +169,7 @@ class ConvTranspose2d(_ConvNd):
             return self.output_padding
         d = self._dims
         wanted = tuple(output_size)[-d:]
-        spatial = tuple(input.shape[-d:])
+        spatial = Size(input.shape[-d:])  # torch's message prints it as a Size
         smallest = tuple(
             (n - 1) * s - 2 * p + r * (k - 1) + 1
             for n, s, p, r, k in zip(spatial, self.stride, self.padding, self.dilation,
@@ -184,13 +180,37 @@ class ConvTranspose2d(_ConvNd):
                 raise ValueError(f"requested an output size of {list(wanted)}, but valid sizes "
                                  f"range from {list(smallest)} to "
                                  f"{[m + s - 1 for m, s in zip(smallest, self.stride)]} (for an "
-                                 f"input of {list(spatial)})")  # fmt: skip
+                                 f"input of {spatial})")  # fmt: skip
         return tuple(w - low for w, low in zip(wanted, smallest))
 
+    _conv_transpose = staticmethod(F.conv_transpose2d)
+
     def forward(self, input, output_size=None):  # noqa: A002
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(input, output_size), self.groups,
-                                  self.dilation)  # fmt: skip
+        return self._conv_transpose(input, self.weight, self.bias, self.stride, self.padding,
+                                    self._output_padding(input, output_size), self.groups,
+                                    self.dilation)  # fmt: skip
 
 
-__all__: list[str] = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+class ConvTranspose2d(_ConvTransposeNd):
+    """The transpose of Conv2d; weight (in_channels, out_channels / groups, kH, kW).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.ConvTranspose2d(4, 2, 3, stride=2)(gg.zeros(1, 4, 5, 5)).shape
+    graphgrad.Size([1, 2, 11, 11])
+    """
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """The transpose of Conv1d over (N, C, L) or (C, L) input; weight (in_channels,
+    out_channels / groups, k).
+
+    >>> import graphgrad as gg
+    >>> gg.nn.ConvTranspose1d(4, 2, 3, stride=2)(gg.zeros(1, 4, 5)).shape
+    graphgrad.Size([1, 2, 11])
+    """
+
+    _dims = 1
+    _conv_transpose = staticmethod(F.conv_transpose1d)
+
+
+__all__: list[str] = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]

@@ -72,6 +72,46 @@ class Linear(Module):
         )
 
 
+class Bilinear(Module):
+    """``y = x1^T A x2 + b`` with A of shape (out_features, in1_features, in2_features),
+    initialised as torch: weight and bias U(+-1/sqrt(in1_features)).
+
+    >>> import graphgrad as gg
+    >>> layer = gg.nn.Bilinear(3, 4, 2)
+    >>> layer, layer(gg.zeros(5, 3), gg.zeros(5, 4)).shape
+    (Bilinear(in1_features=3, in2_features=4, out_features=2, bias=True), graphgrad.Size([5, 2]))
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device=None, dtype=None) -> None:  # fmt: skip
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        kind = {"device": device, "dtype": dtype}
+        self.weight = Parameter(creation.empty(out_features, in1_features, in2_features, **kind))
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, **kind))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
 class Flatten(Module):
     """Flattens dims ``start_dim`` to ``end_dim`` into one.
 
@@ -170,4 +210,4 @@ def _padding_index(padding_idx: int | None, num_embeddings: int) -> int | None:
     return padding_idx % num_embeddings
 
 
-__all__ = ["Identity", "Linear", "Flatten", "Unflatten", "Embedding"]
+__all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten", "Embedding"]

@@ -176,7 +176,180 @@ class KLDivLoss(_Loss):
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood of a (log) rate.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.PoissonNLLLoss()(gg.tensor([0.0]), gg.tensor([2.0])).item()
+    1.0
+    """
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
+                 eps: float = 1e-8, reduce=None, reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)  # fmt: skip
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood of a mean and a variance.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.GaussianNLLLoss()(gg.tensor([1.0]), gg.tensor([3.0]), gg.tensor([1.0])).item()
+    2.0
+    """
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def forward(self, input, target, var):  # noqa: A002
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
+                                   reduction=self.reduction)  # fmt: skip
+
+
+class HingeEmbeddingLoss(_Loss):
+    """Hinge loss of distances against targets in {-1, 1}.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.HingeEmbeddingLoss()(gg.tensor([0.25]), gg.tensor([-1.0])).item()
+    0.75
+    """
+
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):  # noqa: A002
+        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """Logistic loss of targets in {-1, 1}.
+
+    >>> import graphgrad as gg
+    >>> round(gg.nn.SoftMarginLoss()(gg.tensor([0.0]), gg.tensor([1.0])).item(), 6)
+    0.693147
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Per-class logistic loss of multi-label targets, averaged over the classes.
+
+    >>> import graphgrad as gg
+    >>> round(gg.nn.MultiLabelSoftMarginLoss()(gg.zeros(1, 3), gg.ones(1, 3)).item(), 6)
+    0.693147
+    """
+
+    def forward(self, input, target):  # noqa: A002
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight,
+                                             reduction=self.reduction)  # fmt: skip
+
+
+class CosineEmbeddingLoss(_Loss):
+    """Cosine similarity pulled to 1 (target 1) or pushed below ``margin`` (target -1).
+
+    >>> import graphgrad as gg
+    >>> x = gg.tensor([[1.0, 0.0]])
+    >>> gg.nn.CosineEmbeddingLoss()(x, x, gg.tensor([1.0])).item()
+    0.0
+    """
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)  # fmt: skip
+
+
+class MarginRankingLoss(_Loss):
+    """Hinge loss of the order of two scores.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.MarginRankingLoss(0.5)(gg.tensor([1.0]), gg.tensor([1.0]), gg.tensor([1.0])).item()
+    0.5
+    """
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
+                                     reduction=self.reduction)  # fmt: skip
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss of scores against class indices.
+
+    >>> import graphgrad as gg
+    >>> gg.nn.MultiMarginLoss()(gg.tensor([[0.5, 0.0]]), gg.tensor([0])).item()
+    0.25
+    """
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
+                 reduce=None, reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(weight, size_average, reduce, reduction)
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(
+                f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.ndim}D "
+                f"instead"
+            )
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input, target):  # noqa: A002
+        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin,
+                                   weight=self.weight, reduction=self.reduction)  # fmt: skip
+
+
+class TripletMarginLoss(_Loss):
+    """Triplet loss: the anchor nearer the positive than the negative by ``margin``.
+
+    >>> import graphgrad as gg
+    >>> a = gg.zeros(1, 2)
+    >>> gg.nn.TripletMarginLoss(margin=6.0, eps=0.0)(a, a, gg.tensor([[3.0, 4.0]])).item()
+    1.0
+    """
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(
+                f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead"
+            )
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap,
+                                     reduction=self.reduction)  # fmt: skip
+
+
 __all__ = [
     "MSELoss", "L1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
-    "SmoothL1Loss", "KLDivLoss",
+    "SmoothL1Loss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss",
+    "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+    "MultiMarginLoss", "TripletMarginLoss",
 ]
