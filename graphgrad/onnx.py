@@ -535,6 +535,53 @@ def _reduction(op_type: str):
     return emit
 
 
+def _boolean_reduction(op_type: str):
+    """all / any: ONNX reduces no booleans, so over 0/1 as int32 (ReduceMin / ReduceMax)."""
+    def emit(b: _Builder, node, out: str) -> str:
+        axis, keepdims = node.params
+        ints = b.emit("Cast", [b.value(node.inputs[0])], to=b.onnx_type(np.int32))
+        reduced = b.reduce(op_type, ints, axis, keepdims, b.fresh(f"{node.op}_{node.id}_int"))
+        return b.emit("Cast", [reduced], out, to=b.onnx_type(np.bool_))
+
+    return emit
+
+
+def _argmax(b: _Builder, node, out: str) -> str:
+    """np.argmax (and torch's): the first largest, a NaN counting as the largest, over one
+    axis or all. ONNX's ArgMax skips NaN, so a float input takes the first NaN where any."""
+    axis, keepdims = node.params
+    x, kind = b.value(node.inputs[0]), b.dtype(node.inputs[0]).kind
+    if kind == "b":
+        x = b.emit("Cast", [x], to=b.onnx_type(np.int32))
+    if axis is None:
+        x = b.emit("Reshape", [x, b.const([-1], np.int64)])
+    attributes = {"axis": 0 if axis is None else axis, "keepdims": int(keepdims or axis is None)}
+    found = b.emit("ArgMax", [x], **attributes)
+    if kind == "f":
+        nan = b.emit("Cast", [b.emit("IsNaN", [x])], to=b.onnx_type(np.int32))
+        counted = b.reduce("ReduceMax", nan, (attributes["axis"],), attributes["keepdims"],
+                           b.fresh("any_nan"))  # the opset's own form of ReduceMax's axes
+        any_nan = b.emit("Cast", [counted], to=b.onnx_type(np.bool_))
+        found = b.emit("Where", [any_nan, b.emit("ArgMax", [nan], **attributes), found])
+    return b.emit("Reshape", [found, b.const(list(b.shape(node.id)), np.int64)], out)
+
+
+def _take_along_dim(b: _Builder, node, out: str) -> str:
+    """np.take_along_axis as GatherElements, the index first expanded to the result's shape
+    (NumPy broadcasts the other dimensions, ONNX does not)."""
+    axis = node.params[0]
+    x, index = node.inputs
+    shape = list(b.shape(node.id))
+    where = b.value(index)
+    if tuple(b.shape(index)) != tuple(shape):
+        where = b.emit("Expand", [where, b.const(shape, np.int64)])
+    source = b.value(x)
+    wanted = [s if k != axis % len(shape) else b.shape(x)[k] for k, s in enumerate(shape)]
+    if tuple(b.shape(x)) != tuple(wanted):
+        source = b.emit("Expand", [source, b.const(wanted, np.int64)])
+    return b.emit("GatherElements", [source, where], out, axis=axis)
+
+
 def _softmax(op_type: str):
     def emit(b: _Builder, node, out: str) -> str:
         (axis,) = node.params
@@ -549,7 +596,17 @@ def _first_input(b: _Builder, node) -> str:
 
 def _reshape(b: _Builder, node, out: str) -> str:
     # Every view primitive (reshape, view, flatten, squeeze, unsqueeze) has a known result shape.
-    shape = b.const(list(b.shape(node.id)), np.int64)
+    # A 0 in it means "copy the input's size" to ONNX unless allowzero (opset 14 on) says not.
+    target = list(b.shape(node.id))
+    shape = b.const(target, np.int64)
+    if 0 not in target:
+        return b.emit("Reshape", [_first_input(b, node), shape], out)
+    if b.opset < 14:
+        raise OnnxExportError(
+            f"graphgrad.onnx.export: node #{node.id} ({node.op}) makes an empty tensor of "
+            f"shape {target}, which ONNX's Reshape can say from opset 14 on; got "
+            f"opset_version={b.opset}"
+        )
     return b.emit("Reshape", [_first_input(b, node), shape], out, allowzero=1)
 
 
@@ -855,6 +912,10 @@ _EMITTERS = {
     "gru_layer": _recurrent,
     "rnn_layer": _recurrent,
     "getitem": _getitem,
+    "any": _boolean_reduction("ReduceMax"),
+    "all": _boolean_reduction("ReduceMin"),
+    "argmax": _argmax,
+    "take_along_dim": _take_along_dim,
     "index_add": _index_add,
     "conv_transpose": _conv_transpose,
     "max_pool": _max_pool,

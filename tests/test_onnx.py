@@ -107,6 +107,12 @@ MODELS = {
                               nn.InstanceNorm2d(4, affine=True), nn.PixelShuffle(2)),
         (1, 2, 4, 4),
     ),
+    "upsample_bilinear_then_nearest": (
+        lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1),
+                              nn.Upsample(scale_factor=2, mode="bilinear"),
+                              nn.Upsample(size=(13, 9), mode="nearest")),
+        (1, 2, 5, 4),
+    ),
     "rmsnorm_glu_shrinks": (
         lambda: nn.Sequential(nn.Linear(4, 8), nn.RMSNorm(8), nn.GLU(), nn.Softshrink(0.2),
                               nn.Hardshrink(0.1), nn.Tanhshrink(), nn.Threshold(0.05, -1.0)),
@@ -438,11 +444,12 @@ def test_bad_arguments():
 @pytest.mark.parametrize("opset", [13, 17])
 def test_older_opsets_run_in_onnxruntime(tmp_path, opset):
     gg.manual_seed(3)
-    model = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.Tanh(), nn.Linear(6, 2))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveMaxPool2d((2, 3)), nn.Flatten(),
+                          nn.Linear(12, 6), nn.LayerNorm(6), nn.Tanh(), nn.Linear(6, 2))
     path = tmp_path / f"opset{opset}.onnx"
-    export(model, gg.randn(3, 4), path, opset_version=opset)
+    export(model, gg.randn(3, 1, 7, 8), path, opset_version=opset)
     assert checked(path).opset_import[0].version == opset
-    x = random((3, 4))
+    x = random((3, 1, 7, 8))
     (got,) = session(path).run(None, {"input": x})
     np.testing.assert_allclose(got, eager(model, x), rtol=1e-5, atol=1e-5)
 
@@ -500,3 +507,17 @@ def test_a_pytorch_script_exports_through_torch_onnx(tmp_path):
     assert checked(tmp_path / "model.onnx").opset_import[0].version == 17
     (got,) = session(tmp_path / "model.onnx").run(None, {"image": np.load(tmp_path / "x.npy")})
     np.testing.assert_allclose(got, np.load(tmp_path / "expected.npy"), rtol=1e-5, atol=1e-6)
+
+
+def test_argmax_and_boolean_reductions_follow_torch_with_nan_and_ties(tmp_path):
+    def pick(x):
+        index = x.argmax(1, keepdim=True)
+        return (x.argmax(), x.argmax(0), index, x.take_along_dim(index, 1), (x > 0).all(1),
+                (x > 0).any())
+
+    x = gg.randn(2, 4)
+    export(gg.trace(pick, x), x, tmp_path / "pick.onnx")
+    fresh = np.array([[1.0, np.nan, 3.0, np.nan], [0.0, 5.0, 5.0, 1.0]], np.float32)
+    got = session(tmp_path / "pick.onnx").run(None, {"x": fresh})
+    for ours, theirs in zip(got, pick(torch.tensor(fresh))):
+        np.testing.assert_array_equal(ours, theirs.numpy())
