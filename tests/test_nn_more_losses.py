@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from torch_errors import assert_same_error
 
 import graphgrad as gg
 import graphgrad.nn.functional as F
@@ -40,15 +41,6 @@ def assert_matches_torch(fn: str, arrays: list, no_grad: tuple = (), **kwargs) -
     for a, b in zip(ours, theirs, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, **TOL)
-
-
-def assert_same_error(build) -> None:
-    """``build(lib, F)`` raises the same type and message in both libraries."""
-    with pytest.raises(Exception) as theirs:
-        build(torch, TF)
-    with pytest.raises(type(theirs.value)) as ours:
-        build(gg, F)
-    assert str(ours.value).replace("graphgrad.Size", "torch.Size") == str(theirs.value)
 
 
 rng = np.random.default_rng(0)
